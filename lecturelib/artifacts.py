@@ -1,0 +1,240 @@
+"""Train or load: expensive results computed once, saved with their provenance, loaded by chapters.
+
+A function decorated with :func:`artifact` caches its return value on disk, keyed by its name,
+the compute scale and its keyword arguments. Calling it again with the same arguments loads the
+saved value and prints where it came from (command, scale, hardware, date); otherwise it computes,
+saves and says so. Values are anything :func:`torch.save` can write (tensors, arrays, dicts).
+
+Where results live, in the order they are searched:
+
+1. ``lecturelib/results/`` -- results shipped with the package (committed to the repository).
+   They are written by one documented command that executes a chapter at a given scale::
+
+       python -m lecturelib.artifacts publish notebooks/07_disentanglement.ipynb --scale default
+
+2. the user cache (``$LECTURELIB_CACHE`` or ``~/.cache/lecturelib``), where results computed while
+   reading a chapter go.
+
+``python -m lecturelib.artifacts list`` prints every stored result with its provenance.
+Set ``LECTURELIB_RECOMPUTE=1`` to ignore stored results and compute afresh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import functools
+import hashlib
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import torch
+
+from lecturelib.config import SCALES, get_scale
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "results"
+CACHE_ENV = "LECTURELIB_CACHE"
+WRITE_ENV = "LECTURELIB_ARTIFACT_DIR"  # set by `publish` so results land in SHIPPED_DIR
+COMMAND_ENV = "LECTURELIB_COMMAND"  # the command recorded in the provenance
+RECOMPUTE_ENV = "LECTURELIB_RECOMPUTE"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a stored result came from."""
+
+    name: str
+    key: str
+    scale: str
+    params: dict[str, Any]
+    command: str
+    date: str
+    seconds: float
+    versions: dict[str, str]
+    hardware: str
+
+    def describe(self) -> str:
+        """One sentence for the reader: what, at which scale, when, on what, by which command."""
+        return (f"'{self.name}' at scale {self.scale}, computed {self.date[:16].replace('T', ' ')} UTC "
+                f"in {self.seconds:.0f} s on {self.hardware} by `{self.command}`")
+
+
+def cache_dir() -> Path:
+    """The user cache for results computed while reading (``$LECTURELIB_CACHE`` or ``~/.cache/lecturelib``)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "lecturelib")
+
+
+def search_dirs() -> list[Path]:
+    """Directories searched for stored results, shipped results first."""
+    dirs = [SHIPPED_DIR, cache_dir()]
+    if os.environ.get(WRITE_ENV):
+        dirs.insert(0, Path(os.environ[WRITE_ENV]))
+    return dirs
+
+
+def artifact_key(name: str, params: dict[str, Any], scale: str) -> str:
+    """File stem for a result: ``<name>-<scale>-<hash of params>``."""
+    blob = json.dumps(params, sort_keys=True, default=str).encode()
+    return f"{name}-{scale}-{hashlib.sha256(blob).hexdigest()[:10]}"
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import sklearn
+
+    import lecturelib
+
+    versions = {"python": platform.python_version(), "torch": torch.__version__,
+                "numpy": numpy.__version__, "scikit-learn": sklearn.__version__,
+                "lecturelib": lecturelib.__version__}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, timeout=5).stdout.strip()
+        if commit:
+            versions["git"] = commit
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return versions
+
+
+def _hardware() -> str:
+    cpu = f"{os.cpu_count()} CPU cores ({platform.machine()})"
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} GPU + {cpu}"
+    return cpu
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+def find(name: str, params: dict[str, Any], scale: str | None = None) -> Path | None:
+    """Path of the stored value for ``name`` with ``params`` at ``scale``, or ``None``."""
+    key = artifact_key(name, params, scale or get_scale())
+    for directory in search_dirs():
+        path = directory / f"{key}.pt"
+        if path.exists() and path.with_suffix(".json").exists():
+            return path
+    return None
+
+
+def load(path: Path) -> tuple[Any, Provenance]:
+    """Load a stored value and its provenance."""
+    provenance = Provenance(**json.loads(path.with_suffix(".json").read_text()))
+    # weights_only=False: these files are our own results (arrays, dicts), not untrusted downloads.
+    value = torch.load(path, map_location="cpu", weights_only=False)
+    return value, provenance
+
+
+def train_or_load(name: str, compute: Callable[[], Any], params: dict[str, Any], *,
+                  scale: str | None = None, verbose: bool = True) -> tuple[Any, Provenance]:
+    """Return the stored result for ``(name, params, scale)`` or compute, save and return it.
+
+    Prints one line saying which happened, with the provenance. ``params`` must be JSON-serialisable
+    and determine the result (seeds included).
+    """
+    scale = scale or get_scale()
+    if scale not in SCALES:
+        raise ValueError(f"scale={scale!r} is not a known scale; expected one of: {', '.join(SCALES)}")
+    path = None if os.environ.get(RECOMPUTE_ENV) == "1" else find(name, params, scale)
+    if path is not None:
+        value, provenance = load(path)
+        if verbose:
+            print(f"Loaded {provenance.describe()} (from {path.parent.name}/{path.name}).")
+        return value, provenance
+    start = time.perf_counter()
+    value = compute()
+    seconds = time.perf_counter() - start
+    command = os.environ.get(COMMAND_ENV) or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) or "python"
+    if "ipykernel" in command or "pytest" in command:
+        command = "a notebook run"
+    provenance = Provenance(name=name, key=artifact_key(name, params, scale), scale=scale, params=params,
+                            command=command, date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                            seconds=round(seconds, 2), versions=_versions(), hardware=_hardware())
+    directory = Path(os.environ.get(WRITE_ENV) or cache_dir())
+    target = directory / f"{provenance.key}.pt"
+    buffer = io.BytesIO()  # serialise first, so the file on disk is written atomically
+    torch.save(value, buffer)
+    _atomic_write_bytes(target, buffer.getvalue())
+    _atomic_write_bytes(target.with_suffix(".json"), json.dumps(asdict(provenance), indent=1).encode())
+    if verbose:
+        print(f"Computed {provenance.describe()}; saved to {target}.")
+    return value, provenance
+
+
+def artifact(name: str) -> Callable[[F], F]:
+    """Decorate a keyword-only function so its result is trained once and loaded afterwards.
+
+    The decorated function is called as ``fn(**params)``; the last provenance is kept on
+    ``fn.last_provenance`` so a chapter can show it.
+    """
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def wrapper(**params: Any) -> Any:
+            value, provenance = train_or_load(name, lambda: function(**params), params)
+            wrapper.last_provenance = provenance  # type: ignore[attr-defined]
+            return value
+
+        wrapper.last_provenance = None  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def stored() -> list[tuple[Path, Provenance]]:
+    """Every stored result in the search directories, with its provenance."""
+    found = []
+    for directory in search_dirs():
+        for meta in sorted(directory.glob("*.json")) if directory.exists() else []:
+            if meta.with_suffix(".pt").exists():
+                found.append((meta.with_suffix(".pt"), Provenance(**json.loads(meta.read_text()))))
+    return found
+
+
+def publish(notebook: Path, scale: str, timeout: int = 6 * 3600) -> None:
+    """Execute ``notebook`` at ``scale`` so every result it trains is written to the shipped results."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    if scale not in SCALES:
+        raise ValueError(f"scale={scale!r} is not a known scale; expected one of: {', '.join(SCALES)}")
+    os.environ.update({"LECTURELIB_SCALE": scale, WRITE_ENV: str(SHIPPED_DIR),
+                       COMMAND_ENV: f"python -m lecturelib.artifacts publish {notebook} --scale {scale}"})
+    nb = nbformat.read(notebook, as_version=4)
+    NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(Path(notebook).parent)}}).execute()
+    print(f"Executed {notebook} at scale {scale}; results are in {SHIPPED_DIR}.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: ``list`` stored results, or ``publish`` a chapter's results at a scale."""
+    parser = argparse.ArgumentParser(prog="python -m lecturelib.artifacts", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="print every stored result with its provenance")
+    pub = commands.add_parser("publish", help="execute a chapter and ship the results it trains")
+    pub.add_argument("notebook", type=Path)
+    pub.add_argument("--scale", default="default", choices=SCALES)
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for path, provenance in stored():
+            print(f"{path}: {provenance.describe()}")
+    else:
+        publish(args.notebook, args.scale)
+
+
+if __name__ == "__main__":
+    main()

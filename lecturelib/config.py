@@ -1,0 +1,94 @@
+"""Compute scale, device, seeds and the one-line notebook set-up.
+
+Every chapter sizes its work with :func:`scaled` instead of hard-coding numbers, so the same
+notebook runs in CI (``tiny``), on the rendered site or a laptop (``default``) and on a GPU or a
+cluster (``paper``). The scale comes from the environment variable ``LECTURELIB_SCALE``.
+
+This module imports nothing else from :mod:`lecturelib`; every other module may import it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+SCALES: tuple[str, ...] = ("tiny", "default", "paper")
+"""Allowed values of ``LECTURELIB_SCALE``, from cheapest to most expensive."""
+
+SCALE_ENV = "LECTURELIB_SCALE"
+DEVICE_ENV = "LECTURELIB_DEVICE"
+THREADS_ENV = "LECTURELIB_THREADS"
+
+T = TypeVar("T")
+
+
+def get_scale() -> str:
+    """Return the compute scale named by ``LECTURELIB_SCALE`` (default ``"default"``).
+
+    Raises ``ValueError`` naming the allowed values for anything else.
+    """
+    value = os.environ.get(SCALE_ENV, "default").strip().lower() or "default"
+    if value not in SCALES:
+        raise ValueError(
+            f"{SCALE_ENV}={value!r} is not a known scale; expected one of: {', '.join(SCALES)}"
+        )
+    return value
+
+
+def scaled(*, tiny: T, default: T, paper: T | None = None, scale: str | None = None) -> T:
+    """Pick the value for the current (or given) scale; ``paper`` falls back to ``default``.
+
+    Example: ``num_steps = scaled(tiny=50, default=2_000, paper=20_000)``.
+    """
+    scale = get_scale() if scale is None else scale
+    if scale not in SCALES:
+        raise ValueError(f"scale={scale!r} is not a known scale; expected one of: {', '.join(SCALES)}")
+    if scale == "tiny":
+        return tiny
+    if scale == "paper" and paper is not None:
+        return paper
+    return default
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """Turn ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a device.
+
+    ``None`` means the value of ``LECTURELIB_DEVICE``, or ``"auto"`` when it is unset.
+    """
+    if isinstance(device, torch.device):
+        return device
+    if device is None:
+        device = os.environ.get(DEVICE_ENV, "auto")
+    name = str(device).strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was requested but CUDA is not available; use 'auto' or 'cpu'")
+        return torch.device(name)
+    raise ValueError(f"device={device!r} is not a known device; expected one of: auto, cpu, cuda, cuda:N")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's (CPU and CUDA) random number generators."""
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+    torch.manual_seed(int(seed))
+
+
+def set_threads(num_threads: int | None = None) -> int:
+    """Set torch's intra-op threads (``LECTURELIB_THREADS`` or all cores when ``None``); return it."""
+    if num_threads is None:
+        num_threads = int(os.environ.get(THREADS_ENV, "0")) or (os.cpu_count() or 1)
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    torch.set_num_threads(num_threads)
+    return num_threads

@@ -1,0 +1,89 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lecturelib import artifacts
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("LECTURELIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("LECTURELIB_ARTIFACT_DIR", raising=False)
+    monkeypatch.delenv("LECTURELIB_RECOMPUTE", raising=False)
+    monkeypatch.setattr(artifacts, "SHIPPED_DIR", tmp_path / "shipped")
+    return tmp_path
+
+
+def test_computes_once_then_loads(store, capsys):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"weights": torch.arange(3.0), "curve": np.linspace(0, 1, 4), "score": 0.5}
+
+    value, prov = artifacts.train_or_load("demo", compute, {"seed": 0, "steps": 10}, scale="tiny")
+    assert "Computed 'demo' at scale tiny" in capsys.readouterr().out
+    again, prov2 = artifacts.train_or_load("demo", compute, {"seed": 0, "steps": 10}, scale="tiny")
+    assert "Loaded 'demo' at scale tiny" in capsys.readouterr().out
+    assert calls == [1]
+    assert torch.equal(again["weights"], value["weights"])
+    np.testing.assert_array_equal(again["curve"], value["curve"])
+    assert prov2 == prov
+    assert prov.params == {"seed": 0, "steps": 10}
+    assert {"python", "torch", "numpy", "scikit-learn", "lecturelib"} <= set(prov.versions)
+    assert prov.hardware and prov.date and prov.seconds >= 0
+
+
+def test_other_params_or_scale_compute_again(store):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return 1
+
+    artifacts.train_or_load("demo", compute, {"seed": 0}, scale="tiny")
+    artifacts.train_or_load("demo", compute, {"seed": 1}, scale="tiny")
+    artifacts.train_or_load("demo", compute, {"seed": 0}, scale="default")
+    assert len(calls) == 3
+
+
+def test_recompute_env_forces_compute(store, monkeypatch):
+    calls = []
+    artifacts.train_or_load("demo", lambda: calls.append(1), {}, scale="tiny")
+    monkeypatch.setenv("LECTURELIB_RECOMPUTE", "1")
+    artifacts.train_or_load("demo", lambda: calls.append(1), {}, scale="tiny")
+    assert len(calls) == 2
+
+
+def test_shipped_results_are_found_first(store, monkeypatch):
+    monkeypatch.setenv("LECTURELIB_ARTIFACT_DIR", str(artifacts.SHIPPED_DIR))
+    artifacts.train_or_load("demo", lambda: "shipped", {}, scale="tiny")
+    monkeypatch.delenv("LECTURELIB_ARTIFACT_DIR")
+    value, _ = artifacts.train_or_load("demo", lambda: "fresh", {}, scale="tiny")
+    assert value == "shipped"
+    listed = artifacts.stored()
+    assert [p.name for _, p in listed] == ["demo"]
+
+
+def test_decorator_keeps_provenance(store):
+    @artifacts.artifact("square")
+    def square(*, x: int) -> int:
+        return x * x
+
+    assert square(x=3) == 9
+    assert square.last_provenance.params == {"x": 3}
+    path = artifacts.find("square", {"x": 3})
+    assert path is not None and json.loads(path.with_suffix(".json").read_text())["name"] == "square"
+
+
+def test_bad_scale(store):
+    with pytest.raises(ValueError, match="expected one of: tiny, default, paper"):
+        artifacts.train_or_load("demo", lambda: 1, {}, scale="huge")
+
+
+def test_no_partial_files_left(store):
+    artifacts.train_or_load("demo", lambda: torch.zeros(10), {}, scale="tiny")
+    leftovers = list((store / "cache").glob("*.tmp"))
+    assert leftovers == []
