@@ -1,0 +1,1 @@
+"""Data sets of the book: MNIST digits (shipped subset or full download), dSprites (rendered here)."""

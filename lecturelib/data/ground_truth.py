@@ -1,0 +1,37 @@
+"""The interface shared by every data set with known factors of variation (dSprites and variants).
+
+The disentanglement metrics (:mod:`lecturelib.metrics`) and the study (:mod:`lecturelib.study`)
+need only this interface, so they evaluate any representation on any such data set.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+
+@runtime_checkable
+class GroundTruthData(Protocol):
+    """A data set generated from ``K`` discrete ground-truth factors (the slides' ``v``).
+
+    Attributes
+    ----------
+    factor_names : tuple of K str
+    factor_sizes : tuple of K int, the number of values of each factor
+    """
+
+    factor_names: tuple[str, ...]
+    factor_sizes: tuple[int, ...]
+
+    def sample_factors(self, n: int, rng: np.random.Generator | int) -> np.ndarray:
+        """``n`` factor vectors drawn uniformly over the grid: int64 array ``(n, K)`` of class indices."""
+        ...
+
+    def render(self, factors: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Images ``(n, channels, height, width)`` float32 in [0, 1] for factors ``(n, K)``.
+
+        A numpy input gives a numpy output; a torch input gives a tensor on the input's device.
+        """
+        ...
