@@ -81,3 +81,23 @@ def image_grid(images: np.ndarray, ncols: int | None = None, *, titles: list[str
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+def plot_history(history, names: tuple[str, ...] = ("loss",), *, ax: plt.Axes | None = None,
+                 logy: bool = False, title: str | None = None) -> plt.Axes:
+    """Training (solid) and evaluation (dashed) curves of a :class:`lecturelib.training.History`."""
+    if ax is None:
+        _, ax = plt.subplots()
+    for i, name in enumerate(names):
+        color = PALETTE[i % len(PALETTE)]
+        if name in history.train:
+            ax.plot(history.steps, history.train[name], color=color, label=f"{name} (train)")
+        if name in history.eval:
+            ax.plot(history.steps, history.eval[name], color=color, linestyle="--", label=f"{name} (test)")
+    ax.set_xlabel("step")
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return ax

@@ -1,0 +1,167 @@
+"""The one training loop every chapter uses.
+
+A chapter writes a *loss function* ``loss_fn(model, batch) -> dict`` whose ``"loss"`` entry is the
+scalar to minimise (other entries, e.g. ``"reconstruction"`` and ``"kl"``, are logged), and
+calls :func:`train`. In-memory data are moved to the device once and batched by random indices,
+so small models are not slowed down by a ``DataLoader``; a callable ``data(batch_size, generator)``
+streams batches instead (e.g. dSprites rendered on the fly). Logged values are accumulated on the
+device and read back only at log points, so the loop has no host synchronisation per step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence, Union
+
+import numpy as np
+import torch
+
+from lecturelib.config import resolve_device
+
+Batch = tuple[torch.Tensor, ...]
+LossFn = Callable[[torch.nn.Module, Batch], dict[str, torch.Tensor]]
+Data = Union[torch.Tensor, np.ndarray, Sequence[Union[torch.Tensor, np.ndarray]],
+             Callable[[int, torch.Generator], Batch]]
+
+
+@dataclass
+class History:
+    """What :func:`train` logged: one row per log point.
+
+    ``steps[i]`` is the step count at row ``i``; ``train[name][i]`` the mean of that loss term over
+    the steps since the previous row; ``eval[name][i]`` its mean over the evaluation data.
+    """
+
+    steps: list[int] = field(default_factory=list)
+    train: dict[str, list[float]] = field(default_factory=dict)
+    eval: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def last(self, name: str = "loss", split: str = "train") -> float:
+        """The last logged value of ``name`` on ``split`` (``"train"`` or ``"eval"``)."""
+        return getattr(self, split)[name][-1]
+
+
+def _as_tensors(data: Data) -> Batch:
+    if isinstance(data, (torch.Tensor, np.ndarray)):
+        data = (data,)
+    tensors = tuple(torch.as_tensor(a) for a in data)
+    if not tensors or len({len(t) for t in tensors}) != 1:
+        raise ValueError(f"data must be arrays sharing their first dimension, got {[tuple(t.shape) for t in tensors]}")
+    return tensors
+
+
+def _check_loss(out: object) -> dict[str, torch.Tensor]:
+    if not isinstance(out, dict) or "loss" not in out:
+        raise ValueError("loss_fn must return a dict with a scalar tensor under 'loss'")
+    if out["loss"].ndim != 0:
+        raise ValueError(f"loss_fn's 'loss' must be a scalar, got shape {tuple(out['loss'].shape)}")
+    return out
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, batch_size: int = 512,
+             device: str | torch.device = "auto") -> dict[str, float]:
+    """Mean of every term of ``loss_fn`` over in-memory ``data``, in eval mode, without gradients."""
+    device = resolve_device(device)
+    tensors = _as_tensors(data)
+    was_training = model.training
+    model.eval()
+    totals: dict[str, torch.Tensor] = {}
+    n = len(tensors[0])
+    for start in range(0, n, batch_size):
+        batch = tuple(t[start:start + batch_size].to(device) for t in tensors)
+        out = _check_loss(loss_fn(model, batch))
+        weight = len(batch[0])
+        for name, value in out.items():
+            totals[name] = totals.get(name, 0.0) + value.detach().float() * weight
+    model.train(was_training)
+    return {name: float(total) / n for name, total in totals.items()}
+
+
+def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int | None = None,
+          num_epochs: int | None = None, batch_size: int = 128, lr: float = 1e-3,
+          optimizer: torch.optim.Optimizer | None = None, eval_data: Data | None = None,
+          num_logs: int = 50, seed: int = 0, device: str | torch.device = "auto",
+          progress: bool | None = None, grad_clip: float | None = None) -> History:
+    """Train ``model`` to minimise ``loss_fn(model, batch)["loss"]``; return the :class:`History`.
+
+    Parameters
+    ----------
+    data : array(s) ``(n_samples, ...)`` held in memory, or a callable ``data(batch_size, generator)``
+        returning a batch (a tuple of tensors).
+    num_steps, num_epochs : length of training (exactly one of them; epochs need in-memory data).
+    optimizer : defaults to Adam with learning rate ``lr`` over ``model.parameters()``.
+    eval_data : in-memory data evaluated at each log point (``history.eval``).
+    num_logs : number of log points spread over training.
+    seed : seeds batch order and the torch generator that ``loss_fn`` may use (noise, sampling).
+    progress : show a progress bar; ``None`` shows one for runs of 1,000 steps or more.
+    """
+    device = resolve_device(device)
+    streaming = callable(data) and not isinstance(data, (torch.Tensor, np.ndarray))
+    tensors = None if streaming else tuple(t.to(device) for t in _as_tensors(data))
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if (num_steps is None) == (num_epochs is None):
+        raise ValueError("give exactly one of num_steps and num_epochs")
+    if num_epochs is not None:
+        if streaming:
+            raise ValueError("num_epochs needs in-memory data; give num_steps for streamed data")
+        num_steps = num_epochs * math.ceil(len(tensors[0]) / batch_size)
+    if num_steps < 1:
+        raise ValueError(f"training needs at least one step, got num_steps={num_steps}")
+    torch.manual_seed(seed)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    model.to(device).train()
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    log_points = set(np.unique(np.linspace(1, num_steps, min(num_logs, num_steps)).round().astype(int)).tolist())
+    history = History()
+    sums: dict[str, torch.Tensor] = {}
+    since_log = 0
+    order = torch.empty(0, dtype=torch.long, device=device)
+    show = progress if progress is not None else num_steps >= 1000
+    bar = None
+    if show:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=num_steps, desc="training", leave=False)
+    start = time.perf_counter()
+    for step in range(1, num_steps + 1):
+        if streaming:
+            batch = tuple(t.to(device, non_blocking=True) for t in data(batch_size, generator))
+        else:
+            if len(order) < batch_size:  # a fresh permutation per epoch
+                order = torch.cat([order, torch.randperm(len(tensors[0]), generator=generator).to(device)])
+            index, order = order[:batch_size], order[batch_size:]
+            batch = tuple(t[index] for t in tensors)
+        out = _check_loss(loss_fn(model, batch))
+        optimizer.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        for name, value in out.items():
+            sums[name] = sums.get(name, 0.0) + value.detach().float()
+        since_log += 1
+        if step in log_points:
+            history.steps.append(step)
+            for name, total in sums.items():  # the only host sync: at log points
+                history.train.setdefault(name, []).append(float(total) / since_log)
+            if eval_data is not None:
+                for name, value in evaluate(model, loss_fn, eval_data, device=device).items():
+                    history.eval.setdefault(name, []).append(value)
+            if not math.isfinite(history.train["loss"][-1]):
+                raise FloatingPointError(f"the loss became {history.train['loss'][-1]} at step {step}; "
+                                         "lower the learning rate or check the loss function")
+            sums, since_log = {}, 0
+            if bar is not None:
+                bar.set_postfix(loss=f"{history.train['loss'][-1]:.4g}")
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    model.eval()
+    history.seconds = time.perf_counter() - start
+    return history

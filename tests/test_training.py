@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import torch
+
+from lecturelib.plotting import plot_history
+from lecturelib.training import History, evaluate, train
+
+
+def regression_problem(n=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 5, generator=g)
+    w = torch.arange(1.0, 6.0)
+    return X, X @ w + 0.01 * torch.randn(n, generator=g)
+
+
+def mse(model, batch):
+    X, y = batch
+    residual = model(X).squeeze(-1) - y
+    return {"loss": residual.pow(2).mean(), "mae": residual.abs().mean()}
+
+
+def test_training_reduces_the_loss_and_logs():
+    X, y = regression_problem()
+    torch.manual_seed(0)
+    model = torch.nn.Linear(5, 1)
+    before = evaluate(model, mse, (X, y), device="cpu")["loss"]
+    history = train(model, mse, (X, y), num_steps=300, batch_size=32, lr=0.05, eval_data=(X, y),
+                    num_logs=10, device="cpu")
+    assert isinstance(history, History)
+    assert history.steps[-1] == 300 and len(history.steps) == 10
+    assert set(history.train) == {"loss", "mae"} and len(history.eval["loss"]) == 10
+    assert history.last("loss", "eval") < 0.01 * before
+
+
+def test_training_is_deterministic_under_a_seed():
+    X, y = regression_problem()
+    results = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        model = torch.nn.Linear(5, 1)
+        train(model, mse, (X, y), num_steps=20, batch_size=16, seed=3, device="cpu")
+        results.append(model.weight.detach().clone())
+    assert torch.equal(results[0], results[1])
+
+
+def test_epochs_and_streaming_data():
+    X, y = regression_problem(n=100)
+    model = torch.nn.Linear(5, 1)
+    history = train(model, mse, (X.numpy(), y.numpy()), num_epochs=2, batch_size=10, device="cpu", num_logs=100)
+    assert history.steps[-1] == 20
+
+    def stream(batch_size, generator):
+        X = torch.randn(batch_size, 5, generator=generator)
+        return X, X @ torch.arange(1.0, 6.0)
+
+    history = train(torch.nn.Linear(5, 1), mse, stream, num_steps=200, batch_size=64, lr=0.05, device="cpu")
+    assert history.last() < 0.05
+    with pytest.raises(ValueError, match="num_epochs needs in-memory data"):
+        train(model, mse, stream, num_epochs=1, device="cpu")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "exactly one of num_steps and num_epochs"),
+    ({"num_steps": 0}, "at least one step"),
+    ({"num_steps": 5, "batch_size": 0}, "batch_size"),
+])
+def test_bad_arguments(kwargs, message):
+    X, y = regression_problem(n=10)
+    with pytest.raises(ValueError, match=message):
+        train(torch.nn.Linear(5, 1), mse, (X, y), device="cpu", **kwargs)
+
+
+def test_loss_fn_contract_and_divergence():
+    X, y = regression_problem(n=10)
+    with pytest.raises(ValueError, match="dict with a scalar tensor under 'loss'"):
+        train(torch.nn.Linear(5, 1), lambda m, b: m(b[0]).sum(), (X, y), num_steps=1, device="cpu")
+    with pytest.raises(ValueError, match="must be a scalar"):
+        train(torch.nn.Linear(5, 1), lambda m, b: {"loss": m(b[0])}, (X, y), num_steps=1, device="cpu")
+    model = torch.nn.Linear(5, 1)
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        train(model, mse, (X * 1e3, y), num_steps=50, optimizer=torch.optim.SGD(model.parameters(), lr=10.0),
+              device="cpu", num_logs=50)
+    with pytest.raises(ValueError, match="sharing their first dimension"):
+        train(torch.nn.Linear(5, 1), mse, (X, y[:5]), num_steps=1, device="cpu")
+
+
+def test_plot_history_draws_train_and_eval():
+    history = History(steps=[1, 2], train={"loss": [2.0, 1.0]}, eval={"loss": [2.5, 1.5]})
+    ax = plot_history(history)
+    assert len(ax.lines) == 2
