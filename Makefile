@@ -8,12 +8,14 @@ STAMP := $(VENV)/.installed
 THREADS ?= 1
 TEST_ENV := LECTURELIB_SCALE=tiny LECTURELIB_THREADS=$(THREADS) OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) MPLBACKEND=Agg PYTHONHASHSEED=0
 
-.PHONY: book test test-unit test-notebooks test-book bench clean help
+.PHONY: book book-nosolutions student-notebooks test test-unit test-notebooks test-book bench clean help
 
 help:
 	@echo "make book   - execute every chapter at the default scale and build the site into _build/html"
 	@echo "make test   - unit tests, every notebook at the tiny scale (nbval), and a warning-free Sphinx build"
 	@echo "make bench  - run every script in benchmarks/ and print its table"
+	@echo "make book-nosolutions - the site without any solution, into _build/nosolutions (graded courses)"
+	@echo "make student-notebooks - every chapter with solutions replaced by stubs, into student_notebooks/"
 	@echo "make clean  - remove the built site and caches (keeps .venv)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -27,6 +29,15 @@ $(STAMP): requirements.txt pyproject.toml
 book: $(STAMP)
 	LECTURELIB_SCALE=$${LECTURELIB_SCALE:-default} $(BIN)/jupyter-book build . -W --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+# The same site without any exercise solution (sphinx-exercise's hide_solutions + solution cells).
+book-nosolutions: $(STAMP)
+	$(BIN)/python scripts/check_config.py _config.yml _build/nosolutions/_config.yml --execute cache --hide-solutions
+	LECTURELIB_SCALE=$${LECTURELIB_SCALE:-default} $(BIN)/jupyter-book build . -W --keep-going --config _build/nosolutions/_config.yml --path-output _build/nosolutions
+	@echo "The site without solutions is at file://$(CURDIR)/_build/nosolutions/_build/html/index.html"
+
+student-notebooks: $(STAMP)
+	$(BIN)/python -m lecturelib.exercises student --out student_notebooks
 
 test: test-unit test-notebooks test-book
 
