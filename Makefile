@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# CI has 2 cores: one thread per process stops the unit tests and notebook kernels fighting.
+# CI has 2 cores: two test processes (pytest-xdist) of one thread each, so they never fight.
 THREADS ?= 1
+WORKERS ?= 2
 TEST_ENV := LECTURELIB_SCALE=tiny LECTURELIB_THREADS=$(THREADS) OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) MPLBACKEND=Agg PYTHONHASHSEED=0
 
 .PHONY: book book-nosolutions student-notebooks test test-unit test-notebooks test-book bench clean help
@@ -42,11 +43,12 @@ student-notebooks: $(STAMP)
 test: test-unit test-notebooks test-book
 
 test-unit: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest tests -q
+	$(TEST_ENV) $(BIN)/python -m pytest tests -q -n $(WORKERS) --dist loadfile
 
 # Every chapter executed top to bottom at the tiny scale; any exception in any cell fails.
+# --dist loadfile keeps each notebook's cells, in order, on one worker (one kernel).
 test-notebooks: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest --nbval-lax notebooks -q -p no:cacheprovider
+	$(TEST_ENV) $(BIN)/python -m pytest --nbval-lax notebooks -q -n $(WORKERS) --dist loadfile
 
 # The site built without executing notebooks: broken cross-references, TOC entries and
 # citations are errors (-W).
