@@ -65,10 +65,10 @@ FACTOR_VALUES: tuple[np.ndarray, ...] = (
 VARIANTS: tuple[str, ...] = ("binary", "noisy", "color")
 """``binary``: the original white-on-black images; ``noisy`` and ``color``: Locatello et al.'s."""
 
-RADIUS = 0.18
+RADIUS = 0.175
 """Distance from the centroid to the farthest point of a sprite of scale 1, in frame widths."""
 
-MARGIN = 0.2
+MARGIN = 0.21
 """Centroid of position 0 (and ``1 - MARGIN`` of position 1), in frame widths; > :data:`RADIUS`."""
 
 # Canonical shapes, in "unit" coordinates (u right, v up) where the farthest point from the
