@@ -326,7 +326,8 @@ class DSprites(Dataset):
         self._check_factors(factors)
         strides = (torch.as_tensor(self._strides, device=factors.device) if isinstance(factors, torch.Tensor)
                    else self._strides)
-        return (factors.astype(np.int64) if isinstance(factors, np.ndarray) else factors.long()) @ strides
+        # an elementwise product and sum (not a matmul: CUDA has no int64 matmul)
+        return ((factors.astype(np.int64) if isinstance(factors, np.ndarray) else factors.long()) * strides).sum(1)
 
     def index_to_factors(self, index: np.ndarray | torch.Tensor | int) -> np.ndarray | torch.Tensor:
         """Factor class indices ``(n, K)`` int64 of grid positions ``index`` ``(n,)`` in ``[0, len(self))``."""
