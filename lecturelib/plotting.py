@@ -46,7 +46,8 @@ def use_book_style() -> None:
 def image_grid(images: np.ndarray, ncols: int | None = None, *, titles: list[str] | None = None,
                cmap: str = "gray", symmetric: bool = False, ax_size: float = 1.0,
                suptitle: str | None = None) -> plt.Figure:
-    """Draw ``images`` of shape ``(n, height, width)`` (or ``(n, features)`` with square side) as a grid.
+    """Draw ``images`` as a grid: ``(n, height, width)``, ``(n, features)`` with a square side, or
+    colour/channel images ``(n, 1 or 3, height, width)`` / ``(n, height, width, 3)``.
 
     ``symmetric=True`` centres each image's colour scale on zero (for filters and atoms).
     """
@@ -56,10 +57,12 @@ def image_grid(images: np.ndarray, ncols: int | None = None, *, titles: list[str
         if side * side != images.shape[1]:
             raise ValueError(f"images of shape {images.shape} are not square: pass (n, height, width)")
         images = images.reshape(-1, side, side)
-    if images.ndim == 4 and images.shape[1] == 1:
-        images = images[:, 0]
-    if images.ndim != 3:
-        raise ValueError(f"images must have shape (n, height, width), got {images.shape}")
+    if images.ndim == 4 and images.shape[1] in (1, 3):  # channels first -> last
+        images = images.transpose(0, 2, 3, 1)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)):
+        raise ValueError(f"images must have shape (n, height, width) or (n, height, width, 3), got {images.shape}")
     n = images.shape[0]
     ncols = ncols or int(np.ceil(np.sqrt(n)))
     nrows = int(np.ceil(n / ncols))
@@ -70,7 +73,9 @@ def image_grid(images: np.ndarray, ncols: int | None = None, *, titles: list[str
         if i >= n:
             continue
         image = images[i]
-        if symmetric:
+        if image.ndim == 3:
+            ax.imshow(np.clip(image, 0, 1))
+        elif symmetric:
             bound = np.abs(image).max() or 1.0
             ax.imshow(image, cmap="RdBu_r" if cmap == "gray" else cmap, vmin=-bound, vmax=bound)
         else:
