@@ -37,7 +37,6 @@ def build_throwaway_book(folder: Path, assets: Path) -> Path:
     (folder / "notebooks").mkdir(parents=True)
     (folder / "book").mkdir()
     shutil.copy(ROOT / "book" / "references.bib", folder / "book" / "references.bib")
-    shutil.copytree(ROOT / "book" / "_ext", folder / "book" / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "book" / "templates" / "chapter_template.ipynb", folder / "notebooks" / "01_template.ipynb")
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                            "language": "python"}})
