@@ -4,11 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# CI has 2 cores: one thread per process stops the unit tests and notebook kernels fighting.
+# CI has 2 cores: two test processes (pytest-xdist) of one thread each, so they never fight.
 THREADS ?= 1
+WORKERS ?= 2
 TEST_ENV := LECTURELIB_SCALE=tiny LECTURELIB_THREADS=$(THREADS) OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) MPLBACKEND=Agg PYTHONHASHSEED=0
 
-.PHONY: book pdf test test-unit test-notebooks test-book test-browser offline-assets bench clean help
+.PHONY: book book-nosolutions student-notebooks pdf test test-unit test-notebooks test-book test-browser offline-assets bench clean help
 
 # The compute scale the book is executed at. Each scale other than `default` builds into its own
 # folder, because the execution cache (jupyter-cache) keys on the code, not on the scale.
@@ -31,6 +32,8 @@ help:
 	@echo "make test   - unit tests, every notebook at the tiny scale (nbval), and a warning-free Sphinx build"
 	@echo "make test-browser - build the site at the tiny scale and check every page in headless Chromium"
 	@echo "make bench  - run every script in benchmarks/, record its table in book/benchmarks/ for the appendix"
+	@echo "make book-nosolutions - the site without any solution, into _build/nosolutions (graded courses)"
+	@echo "make student-notebooks - every chapter with solutions replaced by stubs, into student_notebooks/"
 	@echo "make clean  - remove the built site and caches (keeps .venv)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -60,14 +63,24 @@ pdf: $(STAMP)
 	LECTURELIB_SCALE=$(SCALE) $(BIN)/jupyter-book build . --builder pdflatex --keep-going --config $(BOOK_CFG) --path-output $(BOOK_OUT)
 	@echo "The PDF is $(abspath $(BOOK_OUT)/_build/latex/book.pdf)"
 
+# The same site without any exercise solution (sphinx-exercise's hide_solutions + solution cells).
+book-nosolutions: $(STAMP)
+	$(BIN)/python scripts/check_config.py _config.yml _build/nosolutions/_config.yml --execute cache --hide-solutions
+	LECTURELIB_SCALE=$${LECTURELIB_SCALE:-default} $(BIN)/jupyter-book build . -W --keep-going --config _build/nosolutions/_config.yml --path-output _build/nosolutions
+	@echo "The site without solutions is at file://$(CURDIR)/_build/nosolutions/_build/html/index.html"
+
+student-notebooks: $(STAMP)
+	$(BIN)/python -m lecturelib.exercises student --out student_notebooks
+
 test: test-unit test-notebooks test-book
 
 test-unit: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest tests -q
+	$(TEST_ENV) $(BIN)/python -m pytest tests -q -n $(WORKERS) --dist loadfile
 
 # Every chapter executed top to bottom at the tiny scale; any exception in any cell fails.
+# --dist loadfile keeps each notebook's cells, in order, on one worker (one kernel).
 test-notebooks: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest --nbval-lax notebooks -q -p no:cacheprovider
+	$(TEST_ENV) $(BIN)/python -m pytest --nbval-lax notebooks -q -n $(WORKERS) --dist loadfile
 
 # The site built without executing notebooks: broken cross-references, TOC entries and
 # citations are errors (-W).

@@ -28,9 +28,17 @@ from offline_assets import MATHJAX_PATH, REQUIRE_PATH, WIDGETS_PATH  # noqa: E40
 
 
 def book_config(config: dict, *, execute: bool = True, offline: str | None = None,
-                scale: str = "default") -> dict:
-    """Return a copy of the Jupyter Book ``config`` with the switches applied (see the module doc)."""
+                scale: str = "default", root: Path | None = None) -> dict:
+    """Return a copy of the Jupyter Book ``config`` with the switches applied (see the module doc).
+
+    ``root``: the folder of the source ``_config.yml``; local extension paths, which Jupyter Book
+    reads relative to the config file, are made absolute against it.
+    """
     config = yaml.safe_load(yaml.safe_dump(config))  # deep copy
+    if root is not None:
+        extensions = config.get("sphinx", {}).get("local_extensions") or {}
+        for name, path in extensions.items():
+            extensions[name] = str((root / path).resolve())
     if not execute:
         config.setdefault("execute", {})["execute_notebooks"] = "off"
     parse = config.setdefault("parse", {})
@@ -59,7 +67,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--scale", default=os.environ.get("LECTURELIB_SCALE") or "default")
     args = parser.parse_args(argv)
     config = book_config(yaml.safe_load(args.source.read_text()), execute=not args.no_execute,
-                         offline=args.offline, scale=args.scale)
+                         offline=args.offline, scale=args.scale, root=args.source.resolve().parent)
     args.target.parent.mkdir(parents=True, exist_ok=True)
     args.target.write_text(yaml.safe_dump(config, sort_keys=False))
     switches = [s for s in ("execution off" if args.no_execute else "", f"offline assets from {args.offline}"

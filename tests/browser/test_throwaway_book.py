@@ -48,7 +48,7 @@ def build_throwaway_book(folder: Path, assets: Path) -> Path:
     toc = {"format": "jb-book", "root": "index", "chapters": [{"file": "notebooks/01_template"},
                                                               {"file": "notebooks/02_throwaway"}, {"file": "references"}]}
     (folder / "_toc.yml").write_text(yaml.safe_dump(toc))
-    config = book_config(yaml.safe_load((ROOT / "_config.yml").read_text()), offline=str(assets), scale="tiny")
+    config = book_config(yaml.safe_load((ROOT / "_config.yml").read_text()), offline=str(assets), scale="tiny", root=ROOT)
     (folder / "_config.yml").write_text(yaml.safe_dump(config))
     env = {**os.environ, "LECTURELIB_SCALE": "tiny", "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg",
            "OMP_NUM_THREADS": "1"}

@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import torch
+
+from lecturelib import evaluation as ev
+
+
+def blobs(n=300, classes=3, dim=5, spread=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n)
+    centres = rng.normal(size=(classes, dim)) * 4
+    return centres[labels] + spread * rng.normal(size=(n, dim)), labels
+
+
+def test_probe_is_near_chance_on_random_features_and_near_one_on_informative_ones():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 800)
+    noise = rng.normal(size=(800, 10))
+    informative = np.c_[np.eye(4)[labels] * 3, noise[:, :2]]
+    random_curve = ev.linear_probe_curve(noise[:600], labels[:600], noise[600:], labels[600:], [40, 400], repeats=3)
+    good_curve = ev.linear_probe_curve(informative[:600], labels[:600], informative[600:], labels[600:], [40, 400],
+                                       repeats=3)
+    assert np.all(np.abs(random_curve.mean - 0.25) < 0.1)
+    assert np.all(good_curve.mean > 0.97)
+    low, high = good_curve.confidence_interval()
+    assert np.all(low <= good_curve.mean) and np.all(good_curve.mean <= high)
+    assert good_curve.accuracy.shape == (2, 3)
+
+
+def test_probe_is_deterministic_and_validates():
+    X, y = blobs()
+    a = ev.linear_probe_curve(X[:200], y[:200], X[200:], y[200:], [5, 50], repeats=2, random_state=1)
+    b = ev.linear_probe_curve(X[:200], y[:200], X[200:], y[200:], [5, 50], repeats=2, random_state=1)
+    np.testing.assert_array_equal(a.accuracy, b.accuracy)
+    with pytest.raises(ValueError, match="num_labels must lie in"):
+        ev.linear_probe_curve(X[:200], y[:200], X[200:], y[200:], [1000])
+    with pytest.raises(ValueError, match="same number of features"):
+        ev.linear_probe_curve(X[:200], y[:200], X[200:, :3], y[200:], [10])
+    with pytest.raises(ValueError, match=r"labels must have shape \(200,\)"):
+        ev.linear_probe_curve(X[:200], y[:100], X[200:], y[200:], [10])
+    with pytest.raises(ValueError, match="NaN"):
+        ev.linear_probe_curve(np.full((10, 2), np.nan), y[:10], X[:5, :2], y[:5], [5])
+
+
+def test_clustering_scores_rank_clustered_above_shuffled():
+    X, y = blobs()
+    good = ev.clustering_scores(X, y)
+    shuffled = ev.clustering_scores(X, np.random.default_rng(1).permutation(y))
+    for name in ("silhouette", "knn_accuracy", "kmeans_ami"):
+        assert good[name] > shuffled[name] + 0.3, name
+    assert good["kmeans_ami"] > 0.95 and abs(shuffled["kmeans_ami"]) < 0.05
+    with pytest.raises(ValueError, match="at least two classes"):
+        ev.clustering_scores(X, np.zeros(len(X), dtype=int))
+
+
+def test_tsne_is_deterministic_under_a_seed():
+    X, _ = blobs(n=120)
+    a = ev.tsne(X, random_state=3)
+    b = ev.tsne(X, random_state=3)
+    assert a.shape == (120, 2)
+    np.testing.assert_allclose(a, b)
+    with pytest.raises(ValueError, match=r"shape \(n_samples, n_features\)"):
+        ev.tsne(X[0])
+
+
+@pytest.mark.parametrize("path", ["linear", "spherical"])
+def test_interpolation_endpoints_are_exact(path):
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=8), rng.normal(size=8)
+    points = ev.interpolate(a, b, 7, path=path)
+    assert points.shape == (7, 8)
+    np.testing.assert_array_equal(points[0], a)
+    np.testing.assert_array_equal(points[-1], b)
+    tensor = ev.interpolate(torch.as_tensor(a), torch.as_tensor(b), 5, path=path)
+    assert isinstance(tensor, torch.Tensor) and torch.equal(tensor[-1], torch.as_tensor(b))
+
+
+def test_linear_midpoint_and_spherical_norm():
+    a, b = np.array([2.0, 0.0]), np.array([0.0, 2.0])
+    np.testing.assert_allclose(ev.interpolate(a, b, 3)[1], [1.0, 1.0])
+    mid = ev.interpolate(a, b, 3, path="spherical")[1]
+    np.testing.assert_allclose(mid, [np.sqrt(2), np.sqrt(2)])  # keeps the norm 2 along the arc
+    with pytest.raises(ValueError, match="expected 'linear' or 'spherical'"):
+        ev.interpolate(a, b, 3, path="cubic")
+    with pytest.raises(ValueError, match="same shape"):
+        ev.interpolate(a, np.zeros(3), 3)
+    with pytest.raises(ValueError, match="num_steps"):
+        ev.interpolate(a, b, 1)
+
+
+def test_latent_grid_orders_axes():
+    def decode(codes):  # an "image" that records its code
+        return codes[:, :, None].repeat(1, 1, 3)
+
+    grid = ev.latent_grid(decode, num_per_axis=4, use_gaussian_quantiles=False, bound=1.5)
+    assert grid.shape == (4, 4, 2, 3)
+    assert grid[0, 0, 0, 0] == -1.5 and grid[0, -1, 0, 0] == 1.5  # h_1 increases along a row
+    assert grid[0, 0, 1, 0] == 1.5 and grid[-1, 0, 1, 0] == -1.5  # h_2 decreases down a column
+    with pytest.raises(ValueError, match="one image per code"):
+        ev.latent_grid(lambda c: c[:3], num_per_axis=3)
