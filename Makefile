@@ -9,12 +9,29 @@ THREADS ?= 1
 WORKERS ?= 2
 TEST_ENV := LECTURELIB_SCALE=tiny LECTURELIB_THREADS=$(THREADS) OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) MPLBACKEND=Agg PYTHONHASHSEED=0
 
-.PHONY: book book-nosolutions student-notebooks test test-unit test-notebooks test-book bench clean help
+.PHONY: book book-nosolutions student-notebooks pdf test test-unit test-notebooks test-book test-browser offline-assets bench clean help
+
+# The compute scale the book is executed at. Each scale other than `default` builds into its own
+# folder, because the execution cache (jupyter-cache) keys on the code, not on the scale.
+SCALE ?= $(or $(LECTURELIB_SCALE),default)
+BOOK_OUT := $(if $(filter default,$(SCALE)),.,_build/scale-$(SCALE))
+SITE := $(BOOK_OUT:./%=%)/_build/html
+BOOK_CFG := _build/config/$(SCALE).yml
+# OFFLINE=1: MathJax, require.js and the widget manager are served by the site (works without
+# internet); OFFLINE=0: loaded from CDNs, as Jupyter Book does by default.
+OFFLINE ?= 1
+OFFLINE_ASSETS := _build/offline_assets
+# The headless browser of `make test-browser` (Debian: chromium; GitHub's Ubuntu: google-chrome).
+CHROMIUM ?= $(or $(shell command -v chromium chromium-browser google-chrome 2>/dev/null | head -n1),chromium)
+TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended latexmk tex-gyre
 
 help:
 	@echo "make book   - execute every chapter at the default scale and build the site into _build/html"
+	@echo "              (SCALE=tiny|paper builds into _build/scale-NAME/_build/html; OFFLINE=0 uses CDNs)"
+	@echo "make pdf    - the whole book as one PDF, _build/latex/book.pdf (needs pdflatex, see README)"
 	@echo "make test   - unit tests, every notebook at the tiny scale (nbval), and a warning-free Sphinx build"
-	@echo "make bench  - run every script in benchmarks/ and print its table"
+	@echo "make test-browser - build the site at the tiny scale and check every page in headless Chromium"
+	@echo "make bench  - run every script in benchmarks/, record its table in book/benchmarks/ for the appendix"
 	@echo "make book-nosolutions - the site without any solution, into _build/nosolutions (graded courses)"
 	@echo "make student-notebooks - every chapter with solutions replaced by stubs, into student_notebooks/"
 	@echo "make clean  - remove the built site and caches (keeps .venv)"
@@ -27,9 +44,24 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(STAMP)
 
-book: $(STAMP)
-	LECTURELIB_SCALE=$${LECTURELIB_SCALE:-default} $(BIN)/jupyter-book build . -W --keep-going
-	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+offline-assets: $(STAMP)
+	$(BIN)/python scripts/offline_assets.py $(OFFLINE_ASSETS)
+
+# The configuration of this build: _config.yml plus the scale and the offline switch.
+BOOK_CONFIG = $(BIN)/python scripts/book_config.py _config.yml $(BOOK_CFG) --scale $(SCALE)
+
+book: $(STAMP) $(if $(filter 1,$(OFFLINE)),offline-assets)
+	$(BOOK_CONFIG) $(if $(filter 1,$(OFFLINE)),--offline $(OFFLINE_ASSETS))
+	LECTURELIB_SCALE=$(SCALE) $(BIN)/jupyter-book build . -W --keep-going --config $(BOOK_CFG) --path-output $(BOOK_OUT)
+	@echo "The book is at file://$(abspath $(SITE))/index.html"
+
+# pdflatex and a few TeX Live packages (about 355 MB), not installed by make: see README.md.
+pdf: $(STAMP)
+	@command -v pdflatex > /dev/null || { echo "make pdf needs pdflatex and latexmk; on Debian/Ubuntu:"; \
+	  echo "  sudo apt-get install -y $(TEX_PACKAGES)"; exit 1; }
+	$(BOOK_CONFIG)
+	LECTURELIB_SCALE=$(SCALE) $(BIN)/jupyter-book build . --builder pdflatex --keep-going --config $(BOOK_CFG) --path-output $(BOOK_OUT)
+	@echo "The PDF is $(abspath $(BOOK_OUT)/_build/latex/book.pdf)"
 
 # The same site without any exercise solution (sphinx-exercise's hide_solutions + solution cells).
 book-nosolutions: $(STAMP)
@@ -53,11 +85,25 @@ test-notebooks: $(STAMP)
 # The site built without executing notebooks: broken cross-references, TOC entries and
 # citations are errors (-W).
 test-book: $(STAMP)
-	$(BIN)/python scripts/check_config.py _config.yml _build/check/_config.yml
+	$(BIN)/python scripts/book_config.py _config.yml _build/check/_config.yml --no-execute --scale tiny
 	$(BIN)/jupyter-book build . -W --keep-going -n --config _build/check/_config.yml --path-output _build/check -q
 
+# Every chapter page of the site built at the tiny scale (offline assets), served on 127.0.0.1 and
+# opened in headless Chromium: no console errors, maths typeset, images loaded, widgets rendered,
+# solutions toggle. Screenshots go to _build/screenshots/. About as long as test-notebooks plus a
+# minute; not part of `make test` (see README.md).
+test-browser: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-browser.txt
+	@test -x "$$(command -v $(CHROMIUM))" || { echo "installing Debian's chromium"; \
+	  $$(test "$$(id -u)" = 0 || echo sudo) apt-get install -y chromium; }
+	$(TEST_ENV) $(MAKE) book SCALE=tiny OFFLINE=1
+	BOOK_SITE=_build/scale-tiny/_build/html CHROMIUM=$$(command -v $(CHROMIUM) || echo /usr/bin/chromium) \
+	  SCREENSHOTS=_build/screenshots $(BIN)/python -m pytest tests/browser -q -p no:cacheprovider
+
+# Each benchmark's table is written to book/benchmarks/NAME.txt (with date and hardware) and the
+# performance appendix (book/performance.md) is regenerated from the tables present.
 bench: $(STAMP)
-	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/python scripts/bench_page.py run
 
 clean:
 	rm -rf _build .pytest_cache

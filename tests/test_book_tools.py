@@ -1,0 +1,118 @@
+"""The scripts behind `make book`, `make bench` and the back-matter pages (no network, no build)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import bench_page  # noqa: E402
+import offline_assets  # noqa: E402
+from book_config import book_config  # noqa: E402
+
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def tarball(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def integrity(data: bytes) -> str:
+    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+
+
+def test_offline_assets_are_checked_and_only_the_needed_files_shipped(tmp_path, monkeypatch):
+    data = tarball({"package/es5/tex-mml-chtml.js": b"mathjax", "package/es5/other.js": b"no",
+                    "package/es5/output/chtml/fonts/woff-v2/a.woff": b"font"})
+    package = offline_assets.Package("fake@1", "https://example.invalid/fake.tgz", integrity(data),
+                                     {"package/es5/tex-mml-chtml.js": "mathjax/tex-mml-chtml.js",
+                                      "package/es5/output/chtml/fonts/woff-v2/": "mathjax/fonts/"})
+    monkeypatch.setattr(offline_assets, "download", lambda p: data)
+    dest = offline_assets.fetch(tmp_path / "assets", (package,))
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == \
+        ["mathjax/fonts/a.woff", "mathjax/tex-mml-chtml.js"]
+    monkeypatch.setattr(offline_assets, "download", lambda p: pytest.fail("fetched again despite same pins"))
+    offline_assets.fetch(tmp_path / "assets", (package,))
+
+
+def test_offline_assets_reject_a_tampered_tarball(tmp_path, monkeypatch):
+    good, bad = tarball({"package/a.js": b"good"}), tarball({"package/a.js": b"evil"})
+    package = offline_assets.Package("fake@1", "u", integrity(good), {"package/a.js": "a.js"})
+    monkeypatch.setattr(offline_assets, "download", lambda p: bad)
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        offline_assets.fetch(tmp_path / "assets", (package,))
+
+
+def test_offline_assets_report_a_missing_file():
+    with pytest.raises(ValueError, match="lacks"):
+        offline_assets.extract(tarball({"package/a.js": b""}), {"package/b.js": "b.js"}, Path("/nonexistent"))
+
+
+def test_pinned_packages_name_the_files_the_config_points_at():
+    targets = {t for p in offline_assets.PACKAGES for t in p.files.values()}
+    for path in (offline_assets.MATHJAX_PATH, offline_assets.REQUIRE_PATH, offline_assets.WIDGETS_PATH):
+        assert path in targets
+    for package in offline_assets.PACKAGES:
+        assert package.integrity.startswith("sha512-") and "@" in package.spec[1:]
+
+
+def test_book_config_switches():
+    plain = book_config(CONFIG)
+    assert plain["execute"]["execute_notebooks"] == CONFIG["execute"]["execute_notebooks"]
+    assert "mathjax_path" not in plain["sphinx"]["config"]
+    checked = book_config(CONFIG, execute=False, scale="tiny")
+    assert checked["execute"]["execute_notebooks"] == "off"
+    assert checked["parse"]["myst_substitutions"]["scale"] == "tiny"
+    offline = book_config(CONFIG, offline="_build/offline_assets")["sphinx"]["config"]
+    assert offline["html_static_path"][-1] == "_build/offline_assets"
+    assert offline["mathjax_path"] == "mathjax/tex-mml-chtml.js"
+    assert not any(k.startswith("http") for k in offline["nb_ipywidgets_js"])
+    assert CONFIG == yaml.safe_load((ROOT / "_config.yml").read_text()), "the input was modified"
+
+
+def test_pdf_uses_pdflatex_and_drops_widget_views():
+    assert CONFIG["latex"]["latex_engine"] == "pdflatex"
+    assert ["latex", "application/vnd.jupyter.widget-view+json", 0] in \
+        CONFIG["sphinx"]["config"]["nb_mime_priority_overrides"]
+
+
+def test_back_matter_pages_are_in_the_toc():
+    toc = (ROOT / "_toc.yml").read_text()
+    assert "book/execution_statistics" in toc and "book/performance" in toc
+    stats = (ROOT / "book" / "execution_statistics.md").read_text()
+    assert "{nb-exec-table}" in stats and "{{ scale }}" in stats
+
+
+def test_performance_page_lists_every_recorded_table(tmp_path):
+    assert "No benchmark has been recorded yet" in bench_page.page([])
+    tables = [tmp_path / "b_sparse.txt", tmp_path / "a_vae.txt"]
+    text = bench_page.page(tables)
+    assert text.index("benchmarks/a_vae.txt") < text.index("benchmarks/b_sparse.txt")
+    assert text.count("{literalinclude}") == 2
+
+
+def test_performance_page_is_up_to_date():
+    assert bench_page.main(["check"]) == 0, "run: python scripts/bench_page.py page"
+
+
+def test_benchmark_record_has_command_date_and_hardware():
+    import datetime as dt
+
+    text = bench_page.record(Path("benchmarks/x.py"), "method  time\nours  1.0\n\n",
+                             when=dt.datetime(2026, 1, 2, 3, 4), machine="CPU, 2 cores, no GPU")
+    assert text == ("# python benchmarks/x.py\n# date: 2026-01-02 03:04 UTC\n# hardware: CPU, 2 cores, no GPU\n"
+                    "method  time\nours  1.0\n")
