@@ -64,9 +64,10 @@ pdf: $(STAMP)
 	@echo "The PDF is $(abspath $(BOOK_OUT)/_build/latex/book.pdf)"
 
 # The same site without any exercise solution (sphinx-exercise's hide_solutions + solution cells).
-book-nosolutions: $(STAMP)
-	$(BIN)/python scripts/check_config.py _config.yml _build/nosolutions/_config.yml --execute cache --hide-solutions
-	LECTURELIB_SCALE=$${LECTURELIB_SCALE:-default} $(BIN)/jupyter-book build . -W --keep-going --config _build/nosolutions/_config.yml --path-output _build/nosolutions
+book-nosolutions: $(STAMP) $(if $(filter 1,$(OFFLINE)),offline-assets)
+	$(BIN)/python scripts/book_config.py _config.yml _build/config/nosolutions.yml --scale $(SCALE) --hide-solutions \
+	  --cache $(BOOK_OUT)/_build/.jupyter_cache $(if $(filter 1,$(OFFLINE)),--offline $(OFFLINE_ASSETS))
+	LECTURELIB_SCALE=$(SCALE) $(BIN)/jupyter-book build . -W --keep-going --config _build/config/nosolutions.yml --path-output _build/nosolutions
 	@echo "The site without solutions is at file://$(CURDIR)/_build/nosolutions/_build/html/index.html"
 
 student-notebooks: $(STAMP)
@@ -75,7 +76,7 @@ student-notebooks: $(STAMP)
 test: test-unit test-notebooks test-book
 
 test-unit: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest tests -q -n $(WORKERS) --dist loadfile
+	$(TEST_ENV) $(BIN)/python -m pytest tests -q -n $(WORKERS) --dist loadfile --ignore=tests/browser
 
 # Every chapter executed top to bottom at the tiny scale; any exception in any cell fails.
 # --dist loadfile keeps each notebook's cells, in order, on one worker (one kernel).

@@ -1,13 +1,16 @@
 """Write the configuration a `make` target builds the book with: `_config.yml` plus a few switches.
 
 Usage: .venv/bin/python scripts/book_config.py _config.yml OUT.yml [--no-execute] [--offline DIR]
-       [--scale NAME]
+       [--scale NAME] [--cache DIR] [--hide-solutions]
 
 --no-execute   notebook execution off (`make test-book`: nbval already executes every chapter,
                so the warning-free Sphinx build only checks structure, TOC, references, citations).
 --offline DIR  serve MathJax, require.js and the widget manager from the site itself instead of
                CDNs (DIR filled by scripts/offline_assets.py, relative to the repository root), so
                the book works in a classroom without internet. On by default for `make book`.
+--cache DIR    reuse the execution cache of another build (e.g. the default site's), so a
+               variant of the site does not execute the chapters again.
+--hide-solutions  build without any exercise solution (`make book-nosolutions`, graded courses).
 --scale NAME   the compute scale the chapters are executed at, shown on the execution-statistics
                page (substitution {{ scale }}); default: $LECTURELIB_SCALE or "default".
 
@@ -28,7 +31,8 @@ from offline_assets import MATHJAX_PATH, REQUIRE_PATH, WIDGETS_PATH  # noqa: E40
 
 
 def book_config(config: dict, *, execute: bool = True, offline: str | None = None,
-                scale: str = "default", root: Path | None = None) -> dict:
+                scale: str = "default", hide_solutions: bool = False, cache: str | None = None,
+                root: Path | None = None) -> dict:
     """Return a copy of the Jupyter Book ``config`` with the switches applied (see the module doc).
 
     ``root``: the folder of the source ``_config.yml``; local extension paths, which Jupyter Book
@@ -41,6 +45,10 @@ def book_config(config: dict, *, execute: bool = True, offline: str | None = Non
             extensions[name] = str((root / path).resolve())
     if not execute:
         config.setdefault("execute", {})["execute_notebooks"] = "off"
+    if cache:
+        config.setdefault("execute", {})["cache"] = str(Path(cache).resolve())
+    if hide_solutions:
+        config.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
     parse = config.setdefault("parse", {})
     parse.setdefault("myst_substitutions", {})["scale"] = scale
     if offline:
@@ -65,13 +73,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--no-execute", action="store_true")
     parser.add_argument("--offline", metavar="DIR")
     parser.add_argument("--scale", default=os.environ.get("LECTURELIB_SCALE") or "default")
+    parser.add_argument("--hide-solutions", action="store_true")
+    parser.add_argument("--cache", metavar="DIR")
     args = parser.parse_args(argv)
     config = book_config(yaml.safe_load(args.source.read_text()), execute=not args.no_execute,
-                         offline=args.offline, scale=args.scale, root=args.source.resolve().parent)
+                         offline=args.offline, scale=args.scale,
+                         hide_solutions=args.hide_solutions, cache=args.cache, root=args.source.resolve().parent)
     args.target.parent.mkdir(parents=True, exist_ok=True)
     args.target.write_text(yaml.safe_dump(config, sort_keys=False))
     switches = [s for s in ("execution off" if args.no_execute else "", f"offline assets from {args.offline}"
-                            if args.offline else "", f"scale {args.scale}") if s]
+                            if args.offline else "", f"scale {args.scale}", "no solutions" if args.hide_solutions else "") if s]
     print(f"wrote {args.target} ({', '.join(switches)})")
 
 

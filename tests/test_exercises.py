@@ -135,11 +135,11 @@ def test_check_framework_messages():
 
 
 def build_site(tmp_path, hide_solutions):
-    """Build the site without executing notebooks (scripts/check_config.py writes the config)."""
+    """Build the site without executing notebooks (scripts/book_config.py writes the config)."""
     out = tmp_path / ("hidden" if hide_solutions else "shown")
     config = out / "_config.yml"
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "check_config.py"), str(ROOT / "_config.yml"), str(config)]
-                   + (["--hide-solutions"] if hide_solutions else []), check=True, capture_output=True)
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "book_config.py"), str(ROOT / "_config.yml"), str(config),
+                    "--no-execute"] + (["--hide-solutions"] if hide_solutions else []), check=True, capture_output=True)
     subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--config", str(config),
                     "--path-output", str(out), "-W", "-q"], check=True, capture_output=True)
     return out / "_build" / "html"
