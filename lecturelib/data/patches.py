@@ -32,13 +32,14 @@ def grey_sample_images(downsample: int = 1) -> list[np.ndarray]:
 
 
 def image_patches(n_patches: int, patch_size: int = 8, *, downsample: int = 2, seed: int = 0,
-                  eps: float = 1e-2, dtype: type = np.float64) -> np.ndarray:
+                  eps: float = 0.1, dtype: type = np.float64) -> np.ndarray:
     """Random grey patches, each with its mean removed and its contrast normalised.
 
     Half of the patches come from each photograph (at random positions, under ``seed``), after
     averaging ``downsample x downsample`` pixel blocks (see :func:`grey_sample_images`). Each patch
-    has its mean (the DC component) subtracted and is divided by ``sqrt(var + eps)``, so that
-    contrast varies less between patches but nearly flat patches are not blown up into noise.
+    has its mean (the DC component) subtracted and is divided by ``sqrt(var + eps * mean_var)``
+    (``mean_var``: the average patch variance), so that contrast varies less between patches but
+    nearly flat patches are not blown up into noise.
 
     Returns ``X`` of shape ``(n_patches, patch_size ** 2)`` (rows are flattened patches, row-major).
     """
@@ -56,7 +57,8 @@ def image_patches(n_patches: int, patch_size: int = 8, *, downsample: int = 2, s
              for image, count in zip(images, counts) if count > 0]
     X = np.concatenate(parts).reshape(n_patches, patch_size * patch_size)
     X = X - X.mean(1, keepdims=True)
-    X = X / np.sqrt(X.var(1, keepdims=True) + eps)
+    variance = X.var(1, keepdims=True)
+    X = X / np.sqrt(variance + eps * variance.mean())
     return X.astype(dtype)
 
 
