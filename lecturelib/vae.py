@@ -206,11 +206,14 @@ class GaussianEncoder(nn.Module):
 
     def __init__(self, n_features: int, n_latents: int, hidden: Sequence[int] = (256,)):
         super().__init__()
+        self.n_features = n_features
         self.body = _mlp([n_features, *hidden], nn.ReLU) if hidden else nn.Identity()
         self.act = nn.ReLU() if hidden else nn.Identity()
         self.head = nn.Linear(hidden[-1] if hidden else n_features, 2 * n_latents)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if x.ndim < 2 or x[0].numel() != self.n_features:
+            raise ValueError(f"the encoder expects x of shape (n_samples, {self.n_features}), got {tuple(x.shape)}")
         mu, log_var = self.head(self.act(self.body(x.flatten(1)))).chunk(2, dim=-1)
         return mu, log_var
 
@@ -533,8 +536,7 @@ class GaussianLayer(nn.Module):
     ``forward(h_prev)`` returns ``(mu, log_var)``, each ``(n, out_features)``.
     """
 
-    def __init__(self, in_features: int, out_features: int, hidden: Sequence[int] = (),
-                 min_log_var: float | None = None):
+    def __init__(self, in_features: int, out_features: int, hidden: Sequence[int] = ()):
         super().__init__()
         self.net = _mlp([in_features, *hidden, 2 * out_features])
         self.in_features, self.out_features = in_features, out_features
