@@ -85,9 +85,13 @@ def seed_everything(seed: int) -> None:
 
 
 def set_threads(num_threads: int | None = None) -> int:
-    """Set torch's intra-op threads (``LECTURELIB_THREADS`` or all cores when ``None``); return it."""
+    """Set torch's intra-op threads; return the number.
+
+    ``None`` means ``LECTURELIB_THREADS``, else ``OMP_NUM_THREADS``, else all cores.
+    """
     if num_threads is None:
-        num_threads = int(os.environ.get(THREADS_ENV, "0")) or (os.cpu_count() or 1)
+        num_threads = (int(os.environ.get(THREADS_ENV) or 0) or int(os.environ.get("OMP_NUM_THREADS") or 0)
+                       or (os.cpu_count() or 1))
     if num_threads < 1:
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
     torch.set_num_threads(num_threads)

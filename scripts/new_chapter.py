@@ -33,6 +33,7 @@ def main(number: str, title: str, slug: str) -> None:
     header = re.sub(r"https://colab\.research\.google\.com/github/\S+?\.ipynb", colab_url(path), header)
     nb.cells[0].source = header
     target = ROOT / path
+    target.parent.mkdir(exist_ok=True)
     if target.exists():
         raise SystemExit(f"{target} exists")
     nbformat.write(nb, target)

@@ -74,3 +74,12 @@ def test_set_threads_rejects_zero():
     with pytest.raises(ValueError, match="num_threads"):
         config.set_threads(0)
     assert config.set_threads(1) == 1
+
+
+def test_threads_follow_omp_num_threads_when_lecturelib_threads_is_unset(monkeypatch):
+    monkeypatch.delenv("LECTURELIB_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert config.set_threads() == 1
+    monkeypatch.setenv("LECTURELIB_THREADS", "2")
+    assert config.set_threads() == 2
+    config.set_threads(1)

@@ -1,0 +1,5 @@
+"""Shared model architectures (the dSprites convolutional VAE used by the beta-VAE, metrics and study chapters)."""
+
+from lecturelib.models.dsprites_conv import ConvDecoder, ConvEncoder, dsprites_conv_vae
+
+__all__ = ["ConvEncoder", "ConvDecoder", "dsprites_conv_vae"]
