@@ -16,6 +16,7 @@ whose images embed the factors; the representation is a fixed random 2-layer net
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import numpy as np
@@ -24,7 +25,9 @@ import scipy.stats
 import torch
 
 from lecturelib.config import resolve_device
-from lecturelib.metrics import dci, downstream_accuracy, evaluate_all, sample_codes
+from lecturelib.metrics import dci, downstream_accuracy, evaluate_all
+
+print = functools.partial(print, flush=True)  # noqa: A001 - progress shows during long runs
 
 
 class SyntheticData:
