@@ -1,0 +1,1 @@
+"""Models of the disentanglement chapters: the shared dSprites architecture and the study's regularisers."""
