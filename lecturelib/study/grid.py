@@ -31,7 +31,7 @@ SCALE_SETTINGS: dict[str, dict[str, Any]] = {
 }
 """What :func:`study_grid` sweeps at each compute scale, besides the methods' grids."""
 
-_SAFE = re.compile(r"[^A-Za-z0-9_.=+-]")
+_SAFE = re.compile(r"[^A-Za-z0-9_.,=+-]")
 
 
 def _fmt(value: Any) -> str:

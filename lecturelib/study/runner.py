@@ -23,7 +23,9 @@ The backend is chosen by the ``backend`` argument or ``$LECTURELIB_STUDY_BACKEND
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import logging
 import multiprocessing
 import os
 import platform
@@ -66,10 +68,29 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _environment() -> dict[str, Any]:
-    from lecturelib.artifacts import _hardware, _versions
+@functools.lru_cache(maxsize=None)
+def _static_environment() -> tuple[tuple[str, Any], ...]:
+    from lecturelib.artifacts import _hardware, _versions  # the provenance helpers of train-or-load
 
-    return {"versions": _versions(), "hardware": _hardware(), "host": platform.node(), "pid": os.getpid()}
+    return (("versions", _versions()), ("hardware", _hardware()), ("host", platform.node()))
+
+
+def _environment() -> dict[str, Any]:
+    """Versions, hardware, host and process of this worker (computed once per process)."""
+    return {**dict(_static_environment()), "pid": os.getpid()}
+
+
+def _process_context() -> multiprocessing.context.BaseContext:
+    """Fresh worker processes: a fork server that has imported the runner (and torch) once, else spawn.
+
+    Plain ``fork`` of a process that has used torch's thread pools can deadlock; the fork server
+    is a clean process, and forking it is much cheaper than spawning an interpreter per worker.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["lecturelib.study.runner"])
+        return context
+    return multiprocessing.get_context("spawn")
 
 
 def make_record(job: Job, result: Mapping[str, Any] | BaseException, *, started: str,
@@ -211,14 +232,18 @@ def run_study(jobs: Sequence[Job], job_fn: JobFn, root: str | os.PathLike, *, wo
 
     try:
         if backend == "dask":
-            _run_dask(configs, job_fn, str(root), workers, address or os.environ.get(ADDRESS_ENV), collect)
+            def lose(task: list[dict]) -> None:
+                summary.lost.extend(c["job_id"] for c in task)
+                bar.update(len(task))
+
+            _run_dask(configs, job_fn, str(root), workers, address or os.environ.get(ADDRESS_ENV), collect, lose)
         elif workers == 1 or len(configs) <= 1:
             for task in configs:
                 collect(run_task(task, job_fn, str(root)))
         else:
             threads = max(1, (os.cpu_count() or 1) // workers)
             with ProcessPoolExecutor(max_workers=min(workers, len(configs)),
-                                     mp_context=multiprocessing.get_context("spawn")) as pool:
+                                     mp_context=_process_context()) as pool:
                 futures = {pool.submit(run_task, task, job_fn, str(root), threads): task for task in configs}
                 for future in as_completed(futures):
                     try:
@@ -233,7 +258,7 @@ def run_study(jobs: Sequence[Job], job_fn: JobFn, root: str | os.PathLike, *, wo
 
 
 def _run_dask(configs: list[list[dict]], job_fn: JobFn, root: str, workers: int, address: str | None,
-              collect: Callable[[list[tuple[str, str]]], None]) -> None:
+              collect: Callable[[list[tuple[str, str]]], None], lose: Callable[[list[dict]], None]) -> None:
     try:
         from dask.distributed import Client, LocalCluster, as_completed as dask_completed
     except ImportError as error:  # pragma: no cover - depends on the installation
@@ -243,13 +268,20 @@ def _run_dask(configs: list[list[dict]], job_fn: JobFn, root: str, workers: int,
         client = Client(address)
         threads = None
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
         client = Client(cluster)
         threads = max(1, (os.cpu_count() or 1) // workers)
     try:
         futures = client.map(run_task, configs, job_fn=job_fn, root=root, threads=threads, pure=False)
+        tasks = {future.key: task for future, task in zip(futures, configs)}
         for future in dask_completed(futures):
-            collect(future.result())
+            try:
+                outcomes = future.result()
+            except Exception:  # the worker died (KilledWorker, lost connection): rerun to retry
+                lose(tasks[future.key])
+            else:
+                collect(outcomes)
     finally:
         client.close()
         if cluster is not None:
