@@ -269,3 +269,30 @@ def test_stacked_models_match_models_trained_alone():
                       seeds=seeds[:2], num_steps=1)
     with pytest.raises(ValueError, match="one entry per model"):
         train_stacked(models(), tiny_vae_loss, tiny_data, hparams=hparams[:2], seeds=seeds, num_steps=1)
+
+
+# ----------------------------------------------------------------------------- the study's job function
+def test_job_trains_every_method_alone_or_stacked_with_the_same_curves(monkeypatch):
+    from lecturelib.study import jobs as J
+
+    # the metrics are tested in tests/test_metrics.py; here only the training wiring is checked
+    monkeypatch.setattr(J, "_evaluate", lambda job, model, data, device: (
+        {"mean_code": float(model.encode(data.render(torch.zeros(4, 5, dtype=torch.long)))[0].mean().detach())},
+        {"eval_s": 0.0}))
+    grid = study_grid("tiny", num_steps=3, batch_size=4)
+    for method in ("beta_vae", "annealed_vae", "factor_vae", "beta_tcvae", "dip_vae_i", "dip_vae_ii"):
+        job = next(j for j in grid if j.model == method)
+        out = J.train_and_evaluate(job, device="cpu")
+        assert set(out["curves"]) >= {"steps", "loss", "reconstruction", "kl", "regularizer"}
+        assert out["curves"]["steps"][-1] == 3 and all(math.isfinite(v) for v in out["curves"]["loss"])
+        if method == "factor_vae":
+            assert "discriminator" in out["curves"]
+    row = [j for j in grid if j.model == "dip_vae_ii"]
+    stacked = J.train_and_evaluate.run_group(row, device="cpu")
+    for job, result in zip(row, stacked):
+        alone = J.train_and_evaluate(job, device="cpu")
+        assert result["timings"]["stacked"] == 2
+        assert np.allclose(result["curves"]["loss"], alone["curves"]["loss"], rtol=1e-4)
+        assert result["scores"]["mean_code"] == pytest.approx(alone["scores"]["mean_code"], rel=1e-4, abs=1e-6)
+    with pytest.raises(ValueError, match="dataset='mnist'"):
+        J.make_dataset("mnist")
