@@ -57,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--no-retry", action="store_true", help="keep failed jobs' error records instead of retrying")
     report.add_argument("--mean", action="store_true", help="mean and std over seeds instead of one row per job")
     report.add_argument("--csv", default=None, help="also write the table as CSV to this file")
+    report.add_argument("--all", action="store_true", help="print every score (default: the headline ones)")
     args = parser.parse_args(argv)
     args.scale = args.scale or get_scale()
     out = _out(args)
@@ -78,7 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = aggregate(load_records(out))
     table = group_mean(rows) if args.mean else rows
     print(f"{len(rows)} records in {out}")
-    print(format_table(table))
+    errors = any(row.get("error") for row in table)
+    columns = None if args.all or not table else [c for c in table[0] if _headline(c) and (c != "error" or errors)]
+    print(format_table(table, columns))
     if args.csv:
         import csv
 
@@ -87,6 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             writer.writeheader()
             writer.writerows(table)
     return 0
+
+
+def _headline(column: str) -> bool:
+    """Columns printed by default: config, timings and each metric's main score (not per-factor details)."""
+    details = (".test_accuracy.", "train_accuracy", "min_test_accuracy", "unsupervised.", "num_active", ".std")
+    return not any(d in column for d in details)
 
 
 def load_records_one(out: os.PathLike, job_id: str) -> str:
