@@ -1,0 +1,131 @@
+"""Throughput of the study's training: M dSprites VAEs stacked in one vmapped step vs one after another.
+
+Both sides use the library's own trainers on the same work: the standard dSprites conv VAE
+(:func:`lecturelib.models.dsprites_conv_vae`) with the β-VAE loss of :mod:`lecturelib.study.jobs`,
+per-model batch 64, Adam; batches are drawn from a pool of dSprites images already on the device,
+so rendering is left out of both. Baseline: :func:`lecturelib.training.train` on each model in
+turn; ours: :func:`lecturelib.study.batched.train_stacked` on all M at once. Reports aggregate
+images per second (all models together).
+
+    python benchmarks/study.py            # small: M in (1, 4), a few steps; CPU friendly
+    python benchmarks/study.py --full     # the issue's sizes: M in (1, 8, 32), on a GPU
+
+Target (issue 9): on a GPU, stacked >= 5x one-after-another at per-model batch 64; on a CPU the
+runner trains one model at a time (``group_size=1``), so the stacked path is not used there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from lecturelib.config import resolve_device
+from lecturelib.data.dsprites import DSprites
+from lecturelib.models.dsprites_conv import dsprites_conv_vae
+from lecturelib.study.batched import single_loss, train_stacked
+from lecturelib.study.jobs import vae_loss
+from lecturelib.training import train
+
+BATCH = 64
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _pool(device: torch.device, size: int = 4096):
+    data = DSprites()
+    images = data.render(torch.as_tensor(data.sample_factors(size, 0), device=device))
+    n_latents = 10
+
+    def stream(batch_size: int, generator: torch.Generator):
+        index = torch.randint(0, size, (batch_size,), generator=generator).to(device, non_blocking=True)
+        eps = torch.randn(batch_size, n_latents, generator=generator).to(device, non_blocking=True)
+        return images[index], eps
+
+    return stream
+
+
+def one_after_another(m: int, steps: int, stream, device: torch.device) -> float:
+    """Seconds to train m models for ``steps`` steps each, one at a time."""
+    loss = vae_loss("beta_vae")
+    models = [dsprites_conv_vae(seed=i) for i in range(m)]
+    for model in models:  # warm-up (allocator, kernels)
+        train(model, single_loss(loss, {"beta": 4.0}), stream, num_steps=3, batch_size=BATCH, lr=1e-4,
+              device=device, progress=False)
+    _sync(device)
+    start = time.perf_counter()
+    for i, model in enumerate(models):
+        train(model, single_loss(loss, {"beta": 4.0}), stream, num_steps=steps, batch_size=BATCH, lr=1e-4,
+              seed=i, device=device, progress=False, num_logs=2)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def stacked(m: int, steps: int, stream, device: torch.device) -> float:
+    """Seconds to train m models for ``steps`` steps each, stacked in one vmapped step."""
+    loss = vae_loss("beta_vae")
+    models = [dsprites_conv_vae(seed=i) for i in range(m)]
+    kwargs = dict(hparams=[{"beta": float(1 + i % 8)} for i in range(m)], seeds=list(range(m)), batch_size=BATCH,
+                  lr=1e-4, device=device, progress=False, num_logs=2)
+    train_stacked(models, loss, stream, num_steps=3, **kwargs)  # warm-up
+    _sync(device)
+    start = time.perf_counter()
+    train_stacked(models, loss, stream, num_steps=steps, **kwargs)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def check(device: torch.device, m: int = 3, steps: int = 10) -> str:
+    """How far m models trained stacked are from the same models trained alone (losses and parameters).
+
+    Adam divides by the root of the squared gradients, so a parameter whose gradient is ~0 moves by
+    about ``lr`` in a direction set by rounding: a few parameters may differ by up to ``2 lr steps``.
+    """
+    stream = _pool(device)
+    loss = vae_loss("beta_tcvae")
+    hparams = [{"beta": float(1 + 3 * i)} for i in range(m)]
+    together = [dsprites_conv_vae(seed=i) for i in range(m)]
+    histories = train_stacked(together, loss, stream, hparams=hparams, seeds=list(range(m)), num_steps=steps,
+                              batch_size=BATCH, lr=1e-4, device=device, progress=False, num_logs=steps)
+    loss_gap, off, total = 0.0, 0, 0
+    for i, model in enumerate(together):
+        alone = dsprites_conv_vae(seed=i)
+        solo = train(alone, single_loss(loss, hparams[i]), stream, num_steps=steps, batch_size=BATCH, lr=1e-4, seed=i,
+                     device=device, progress=False, num_logs=steps)
+        loss_gap = max(loss_gap, max(abs(a - b) / abs(b) for a, b in zip(histories[i].train["loss"], solo.train["loss"])))
+        diff = torch.cat([(p - q).abs().flatten() for p, q in zip(model.parameters(), alone.parameters())])
+        off, total = off + int((diff > 1e-5).sum()), total + diff.numel()
+    return (f"largest relative loss difference {loss_gap:.1e}; "
+            f"{100 * off / total:.2f}% of parameters differ by more than 1e-5")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true", help="the issue's sizes (M up to 32, 200 steps)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--models", type=int, nargs="+", default=None)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--check", action="store_true", help="first check stacked == alone on this device")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    if args.check:
+        print(f"stacked vs alone (3 models, 10 steps): {check(device)}")
+    sizes = args.models or ((1, 8, 32) if args.full else (1, 4))
+    steps = args.steps or (200 if args.full else 10)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"device: {name}; per-model batch {BATCH}; {steps} steps per model; images/s of all models together")
+    print(f"{'M':>3}  {'one after another':>18}  {'stacked (vmap)':>15}  {'speed-up':>8}")
+    stream = _pool(device)
+    for m in sizes:
+        images = m * steps * BATCH
+        base = images / one_after_another(m, steps, stream, device)
+        ours = images / stacked(m, steps, stream, device)
+        print(f"{m:>3}  {base:>18,.0f}  {ours:>15,.0f}  {ours / base:>7.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""The Locatello et al. study as a sweep: grid, record store, runner (local or Dask), report, command line.
+
+Chapter 9 (the Locatello et al. study) trains a grid of (dataset variant, method, hyperparameter,
+seed) models, scores each with every disentanglement metric and downstream task, and compares.
+
+- :mod:`~lecturelib.study.grid`: the grid as a list of :class:`~lecturelib.study.grid.Job` with
+  stable, human-readable ids, per compute scale.
+- :mod:`~lecturelib.study.store`: one JSON record per job, written atomically (first finisher wins).
+- :mod:`~lecturelib.study.runner`: runs a job function over the grid on local processes or a Dask
+  cluster, resumably; failures are recorded, not raised.
+- :mod:`~lecturelib.study.batched`: trains several models of one grid row in one vmapped step.
+- :mod:`~lecturelib.study.report`: records to one table.
+- ``python -m lecturelib.study run|report``: the command line.
+
+Dask (``pip install lecturelib[study]``) is imported only when the Dask backend is used.
+"""
+
+from lecturelib.study.grid import Job, make_grid, study_grid
+from lecturelib.study.report import aggregate, format_table, load_records
+from lecturelib.study.runner import run_study
+from lecturelib.study.store import RecordStore
+
+__all__ = ["Job", "make_grid", "study_grid", "RecordStore", "run_study", "aggregate", "format_table",
+           "load_records"]

@@ -1,0 +1,109 @@
+"""Command line of the study (chapter 9)::
+
+    python -m lecturelib.study run --scale tiny --workers 2 [--backend local|dask] [--address tcp://...] [--out DIR]
+    python -m lecturelib.study report [--out DIR] [--scale tiny] [--mean] [--csv FILE]
+
+``run`` trains and evaluates every job of the grid at the scale that has no finished record in
+the study folder (rerun it to resume); ``report`` prints the records as one table. The study folder
+defaults to ``study_results/<scale>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from lecturelib.config import SCALES, get_scale
+from lecturelib.study.grid import study_grid
+from lecturelib.study.report import aggregate, format_table, group_mean, load_records
+from lecturelib.study.runner import BACKENDS, run_study
+
+DEFAULT_JOB = "lecturelib.study.jobs:train_and_evaluate"
+
+
+def load_job(spec: str) -> Callable:
+    """``"package.module:function"`` -> the function (the job function of the study)."""
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise ValueError(f"--job must look like 'package.module:function', got {spec!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def _out(args: argparse.Namespace) -> Path:
+    return Path(args.out) if args.out else Path("study_results") / args.scale
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lecturelib.study", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run (or resume) the study's grid")
+    report = commands.add_parser("report", help="print the records as one table")
+    for sub in (run, report):
+        sub.add_argument("--scale", choices=SCALES, default=None, help="compute scale (default: $LECTURELIB_SCALE)")
+        sub.add_argument("--out", default=None, help="study folder (default: study_results/<scale>)")
+    run.add_argument("--workers", type=int, default=None, help="processes or Dask workers (default: all cores)")
+    run.add_argument("--backend", choices=BACKENDS, default=None, help="default: $LECTURELIB_STUDY_BACKEND or local")
+    run.add_argument("--address", default=None, help="Dask scheduler address (default: a LocalCluster)")
+    run.add_argument("--methods", nargs="+", default=None, help="only these methods")
+    run.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds")
+    run.add_argument("--num-steps", type=int, default=None, help="override the scale's training steps")
+    run.add_argument("--group-size", type=int, default=1,
+                     help="train this many jobs of one grid row together (vmapped; for a GPU)")
+    run.add_argument("--job", default=DEFAULT_JOB, help=f"job function, module:function (default {DEFAULT_JOB})")
+    run.add_argument("--no-retry", action="store_true", help="keep failed jobs' error records instead of retrying")
+    report.add_argument("--mean", action="store_true", help="mean and std over seeds instead of one row per job")
+    report.add_argument("--csv", default=None, help="also write the table as CSV to this file")
+    report.add_argument("--all", action="store_true", help="print every score (default: the headline ones)")
+    args = parser.parse_args(argv)
+    args.scale = args.scale or get_scale()
+    out = _out(args)
+
+    if args.command == "run":
+        overrides = {} if args.num_steps is None else {"num_steps": args.num_steps}
+        kwargs = {"methods": args.methods} if args.methods else {}
+        jobs = study_grid(args.scale, seeds=args.seeds, **kwargs, **overrides)
+        print(f"Study at scale {args.scale}: {len(jobs)} jobs, records in {out}", flush=True)
+        summary = run_study(jobs, load_job(args.job), out, workers=args.workers, backend=args.backend,
+                            address=args.address, group_size=args.group_size, retry_failed=not args.no_retry,
+                            progress=True)
+        print(summary)
+        for job_id in summary.failed:
+            record = load_records_one(out, job_id)
+            print(f"  failed: {job_id}: {record}")
+        return 1 if summary.failed or summary.lost else 0
+
+    rows = aggregate(load_records(out))
+    table = group_mean(rows) if args.mean else rows
+    print(f"{len(rows)} records in {out}")
+    errors = any(row.get("error") for row in table)
+    columns = None if args.all or not table else [c for c in table[0] if _headline(c) and (c != "error" or errors)]
+    print(format_table(table, columns))
+    if args.csv:
+        import csv
+
+        with open(args.csv, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(table[0]) if table else [])
+            writer.writeheader()
+            writer.writerows(table)
+    return 0
+
+
+def _headline(column: str) -> bool:
+    """Columns printed by default: config, timings and each metric's main score (not per-factor details)."""
+    details = (".test_accuracy.", "train_accuracy", "min_test_accuracy", "unsupervised.", "num_active", ".std")
+    return not any(d in column for d in details)
+
+
+def load_records_one(out: os.PathLike, job_id: str) -> str:
+    from lecturelib.study.store import RecordStore
+
+    record = RecordStore(out).get(job_id) or {}
+    return record.get("error", "?")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""The study's job: train one model of the grid on a dSprites variant, then score it with every metric.
+
+Used by chapter 9 (the Locatello et al. study) through ``python -m lecturelib.study run``. One job
+trains the standard dSprites conv VAE (:func:`lecturelib.models.dsprites_conv_vae`: 4 strided
+convs, dense 256, 10 Gaussian latents, Bernoulli decoder) with one of the six regularisers
+(:mod:`lecturelib.models.regularizers`) using the shared loop (:func:`lecturelib.training.train`),
+then evaluates the mean of :math:`q(\\mathbf{z}\\mid\\mathbf{x})` as the representation with
+:func:`lecturelib.metrics.evaluate_all` (every disentanglement metric, the unsupervised scores
+and the downstream tasks), as the study does. ``train_and_evaluate.run_group`` trains several
+jobs of one grid row together in one vmapped step (:func:`lecturelib.study.batched.train_stacked`),
+which is what a GPU needs at batch 64.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from lecturelib.config import resolve_device
+from lecturelib.data.dsprites import DSprites
+from lecturelib.models import regularizers as R
+from lecturelib.models.dsprites_conv import dsprites_conv_vae
+from lecturelib.study.batched import single_loss, train_stacked
+from lecturelib.study.grid import Job
+from lecturelib.training import History, train
+
+EVAL_SETTINGS: dict[str, dict[str, Any]] = {
+    # Sample sizes of the metrics per scale; "paper" is disentanglement_lib's (evaluate_all's defaults).
+    "tiny": {"fast": True, "batch_size": 16, "num_train": 200, "num_test": 100, "num_variance_estimate": 500,
+             "downstream_sizes": (10, 100)},
+    "default": {"fast": True, "num_train": 5_000, "num_test": 2_500, "num_variance_estimate": 5_000,
+                "downstream_sizes": (10, 100, 1_000, 10_000)},
+    "paper": {"fast": False},
+}
+"""Keyword arguments of :func:`lecturelib.metrics.evaluate_all` per compute scale."""
+
+NUM_LOGS = 20
+"""Points of the training curves kept in a record."""
+
+
+@functools.lru_cache(maxsize=8)
+def make_dataset(name: str) -> DSprites:
+    """The dSprites variant ``name``: ``dsprites``, ``noisy_dsprites`` or ``color_dsprites`` (64x64)."""
+    variants = {"dsprites": "binary", "noisy_dsprites": "noisy", "color_dsprites": "color"}
+    if name not in variants:
+        raise ValueError(f"dataset={name!r} is not known; expected one of: {', '.join(variants)}")
+    return DSprites(variant=variants[name])
+
+
+def make_stream(data: DSprites, n_latents: int, device: torch.device):
+    """``stream(batch_size, generator) -> (images (B, C, 64, 64), eps (B, n_latents))`` on ``device``.
+
+    Grid positions and the reparametrisation noise are drawn from the (CPU) ``generator``, so a
+    model's batches depend only on its seed, whether it is trained alone or stacked.
+    """
+    def stream(batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.randint(0, len(data), (batch_size,), generator=generator)
+        eps = torch.randn(batch_size, n_latents, generator=generator)
+        factors = data.index_to_factors(index).to(device, non_blocking=True)
+        return data.render(factors, validate=False), eps.to(device, non_blocking=True)
+
+    return stream
+
+
+def vae_loss(method: str, discriminator: nn.Module | None = None, dataset_size: int | None = None):
+    """The stacked loss ``loss(model, (x, eps), hparams, step)`` of ``method``: reconstruction + regulariser.
+
+    Reconstruction is the Bernoulli negative log-likelihood summed over pixels, averaged over the
+    batch; ``z = mu + sigma * eps``. FactorVAE needs its ``discriminator`` (see :func:`factor_vae_loss`).
+    """
+    if method not in R.METHODS:
+        raise ValueError(f"method={method!r} is not known; expected one of: {', '.join(R.METHODS)}")
+
+    def loss(model: nn.Module, batch, hparams: Mapping[str, torch.Tensor], step: torch.Tensor):
+        x, eps = batch[0], batch[-1]
+        mu, log_var = model.encode(x)
+        z = mu + (0.5 * log_var).exp() * eps
+        logits = model.decode(z)
+        rec = nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1).mean()
+        kl = R.kl_loss(mu, log_var)
+        hp = {k: v for k, v in hparams.items() if k in _HPARAMS[method]}
+        reg = R.regularizer(method, mu, log_var, z, step=step, discriminator=discriminator,
+                            dataset_size=dataset_size, **hp)
+        return {"loss": rec + reg, "reconstruction": rec, "kl": kl, "regularizer": reg}
+
+    return loss
+
+
+_HPARAMS = {"beta_vae": {"beta"}, "beta_tcvae": {"beta"}, "factor_vae": {"gamma"},
+            "annealed_vae": {"gamma", "c_max", "iteration_threshold"},
+            "dip_vae_i": {"lambda_od", "lambda_d"}, "dip_vae_ii": {"lambda_od", "lambda_d"}}
+
+
+def factor_vae_loss(hparams: Mapping[str, float], n_latents: int, device: torch.device, seed: int):
+    """FactorVAE's ``loss_fn(model, batch)`` for :func:`~lecturelib.training.train`, with its discriminator.
+
+    In training mode each call first takes one Adam step of the discriminator (its own optimiser,
+    :func:`~lecturelib.models.regularizers.make_discriminator_optimizer`) on this batch's latents
+    against their permutation, then returns the VAE's loss with the updated discriminator's TC
+    estimate. (``disentanglement_lib`` applies both updates from the same forward pass; here the VAE
+    sees the discriminator one step later, which avoids a second copy of it.)
+    """
+    torch.manual_seed(seed + 1_000_003)
+    discriminator = R.Discriminator(n_latents, R.PAPER_TRAINING["discriminator_hidden"],
+                                    R.PAPER_TRAINING["discriminator_layers"]).to(device)
+    optimizer = R.make_discriminator_optimizer(discriminator)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    inner = single_loss(vae_loss("factor_vae", discriminator), hparams)
+
+    def loss(model: nn.Module, batch):
+        if model.training:
+            with torch.no_grad():
+                mu, log_var = model.encode(batch[0])
+                z = mu + (0.5 * log_var).exp() * batch[-1]
+            d_loss = R.discriminator_loss(discriminator, z, generator)
+            optimizer.zero_grad(set_to_none=True)
+            d_loss.backward()
+            optimizer.step()
+        out = inner(model, batch)
+        if model.training:
+            out["discriminator"] = d_loss.detach()
+        return out
+
+    return loss
+
+
+def _curves(history: History) -> dict[str, list[float]]:
+    return {"steps": list(history.steps), **{k: [float(v) for v in vals] for k, vals in history.train.items()}}
+
+
+def _evaluate(job: Job, model: nn.Module, data: DSprites, device: torch.device) -> tuple[dict[str, float], dict]:
+    from lecturelib.metrics import evaluate_all
+
+    model.eval()
+
+    @torch.no_grad()
+    def encode(images):
+        return model.encode(torch.as_tensor(images, device=device))[0]
+
+    start = time.perf_counter()
+    settings = EVAL_SETTINGS[job.settings.get("scale", "paper")]
+    timings: dict[str, float] = {}
+    scores = evaluate_all(data, encode, random_state=job.seed, device=device, timings=timings, **settings)
+    timings = {f"eval.{k}_s": round(v, 3) for k, v in timings.items()}
+    timings["eval_s"] = round(time.perf_counter() - start, 3)
+    return {k: float(v) for k, v in scores.items()}, timings
+
+
+def _settings(job: Job) -> dict[str, Any]:
+    s = {"num_steps": 300_000, "batch_size": 64, "lr": 1e-4, "n_latents": 10, **job.settings}
+    return s
+
+
+def train_and_evaluate(job: Job, device: str | torch.device = "auto") -> dict[str, Any]:
+    """Train the job's model alone, evaluate it; return ``{"scores", "curves", "timings"}``."""
+    device = resolve_device(device)
+    s = _settings(job)
+    data = make_dataset(job.dataset)
+    torch.manual_seed(job.seed)
+    model = dsprites_conv_vae(s["n_latents"], data.channels, seed=job.seed)
+    if job.model == "factor_vae":
+        loss = factor_vae_loss(job.hparams, s["n_latents"], device, job.seed)
+    else:
+        loss = single_loss(vae_loss(job.model), job.hparams)
+    history = train(model, loss, make_stream(data, s["n_latents"], device), num_steps=s["num_steps"],
+                    batch_size=s["batch_size"], lr=s["lr"], seed=job.seed, device=device,
+                    num_logs=NUM_LOGS, progress=False)
+    scores, eval_s = _evaluate(job, model, data, device)
+    return {"scores": scores, "curves": _curves(history),
+            "timings": {"train_s": round(history.seconds, 3), **eval_s,
+                        "images_per_s": round(s["num_steps"] * s["batch_size"] / history.seconds, 1)},
+            "device": str(device)}
+
+
+def _run_group(jobs: Sequence[Job], device: str | torch.device = "auto") -> list[dict[str, Any] | Exception]:
+    """Train the jobs of one grid row together (vmapped), then evaluate each; FactorVAE one by one."""
+    device = resolve_device(device)
+    jobs = list(jobs)
+    if len({(j.dataset, j.model) for j in jobs}) != 1 or jobs[0].model == "factor_vae" or \
+            len({tuple(sorted(_settings(j).items())) for j in jobs}) != 1:
+        results: list[dict[str, Any] | Exception] = []
+        for job in jobs:
+            try:
+                results.append(train_and_evaluate(job, device))
+            except Exception as error:  # recorded per job by the runner
+                results.append(error)
+        return results
+    s = _settings(jobs[0])
+    data = make_dataset(jobs[0].dataset)
+    models = [dsprites_conv_vae(s["n_latents"], data.channels, seed=j.seed) for j in jobs]
+    histories = train_stacked(models, vae_loss(jobs[0].model), make_stream(data, s["n_latents"], device),
+                              hparams=[dict(j.hparams) for j in jobs], seeds=[j.seed for j in jobs],
+                              num_steps=s["num_steps"], batch_size=s["batch_size"], lr=s["lr"],
+                              num_logs=NUM_LOGS, device=device, progress=False)
+    results = []
+    for job, model, history in zip(jobs, models, histories):
+        try:
+            scores, eval_s = _evaluate(job, model, data, device)
+            images = s["num_steps"] * s["batch_size"] * len(jobs)
+            results.append({"scores": scores, "curves": _curves(history),
+                            "timings": {"train_s": round(history.seconds / len(jobs), 3), **eval_s,
+                                        "images_per_s": round(images / history.seconds, 1), "stacked": len(jobs)},
+                            "device": str(device)})
+        except Exception as error:
+            results.append(error)
+    return results
+
+
+train_and_evaluate.run_group = _run_group  # type: ignore[attr-defined]

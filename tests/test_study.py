@@ -1,0 +1,298 @@
+"""The study's grid, record store, runner (local processes and a real Dask LocalCluster), report and CLI,
+and the stacked (vmapped) trainer."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lecturelib.models import regularizers as R
+from lecturelib.study import Job, RecordStore, aggregate, format_table, load_records, make_grid, run_study, study_grid
+from lecturelib.study.__main__ import main as cli
+from lecturelib.study.batched import single_loss, train_stacked
+from lecturelib.study.report import group_mean, to_structured
+from lecturelib.study.runner import run_task
+from lecturelib.training import train
+
+HERE = Path(__file__).resolve().parent
+
+
+# ----------------------------------------------------------------------------- cheap job functions
+sys.path.insert(0, str(HERE))  # worker processes import the job functions from tests/study_jobs.py
+from study_jobs import cheap_job, counting_job, failing_job  # noqa: E402
+
+
+def _grid(betas=(1.0, 2.0, 4.0), seeds=(0, 1)):
+    return make_grid(["toy"], {"beta_vae": [{"beta": b} for b in betas]}, seeds, {"num_steps": 1})
+
+
+def _comparable(record):
+    return {k: record[k] for k in ("job_id", "status", "config", "scores", "curves")}
+
+
+# ----------------------------------------------------------------------------- grid
+def test_study_grid_ids_are_stable_readable_and_unique():
+    jobs = study_grid("tiny")
+    ids = [j.job_id for j in jobs]
+    assert len(ids) == len(set(ids)) == 6 * 2  # six methods x two values x one seed x one data set
+    assert "dsprites-beta_vae-beta=1-seed0" in ids
+    assert "dsprites-annealed_vae-c_max=5-seed0" in ids  # only the swept hyperparameter is named
+    assert "dsprites-dip_vae_i-lambda_d=10,lambda_od=1-seed0" in ids
+    assert [j.job_id for j in study_grid("tiny")] == ids  # stable
+    annealed = next(j for j in jobs if j.model == "annealed_vae")
+    assert annealed.hparams["iteration_threshold"] == jobs[0].settings["num_steps"] // 3
+    assert Job.from_dict(jobs[0].to_dict()).to_dict() == jobs[0].to_dict()
+    paper = study_grid("paper")
+    assert len(paper) == 3 * 6 * 6 * 50
+    assert {j.settings["num_steps"] for j in paper} == {300_000}
+    with pytest.raises(ValueError, match="duplicate job ids"):
+        make_grid(["toy"], {"m": [{"a": 1}, {"a": 1}]}, [0])
+    with pytest.raises(ValueError, match="methods"):
+        study_grid("tiny", methods=["vae"])
+
+
+# ----------------------------------------------------------------------------- store
+def test_store_writes_once_first_finisher_wins(tmp_path):
+    store = RecordStore(tmp_path)
+    first = {"status": "ok", "config": {}, "scores": {"a": 1.0}}
+    assert store.write("job", first)
+    assert not store.write("job", {**first, "scores": {"a": 2.0}})  # a racing duplicate is dropped
+    assert store.get("job")["scores"] == {"a": 1.0}
+    # many threads racing on one job: exactly one wins, the record is whole, no temporaries remain
+    results = []
+    threads = [threading.Thread(target=lambda i=i: results.append(
+        store.write("raced", {"status": "ok", "scores": {"i": i}, "payload": "x" * 100_000}))) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(results) == 1
+    assert len(json.loads(store.path("raced").read_text())["payload"]) == 100_000
+    assert list(store.folder.glob(".*.tmp")) == []
+    # an error is replaced by a later error, and removed by a success; never replaces a success
+    assert store.write("e", {"status": "error", "error": "one"})
+    assert store.write("e", {"status": "error", "error": "two"})
+    assert store.get("e")["error"] == "two"
+    assert store.write("e", {"status": "ok", "scores": {}})
+    assert not store.error_path("e").exists()
+    assert not store.write("e", {"status": "error", "error": "late"})
+    assert [r["status"] for r in store.records()] == ["ok", "ok", "ok"]
+    with pytest.raises(ValueError, match="status"):
+        store.write("x", {"status": "running"})
+
+
+def test_run_task_race_drops_the_second_record(tmp_path):
+    job = _grid()[0]
+    assert run_task([job.to_dict()], cheap_job, str(tmp_path)) == [(job.job_id, "ok")]
+    assert run_task([job.to_dict()], cheap_job, str(tmp_path)) == [(job.job_id, "dropped")]
+    assert len(list((tmp_path / "records").glob("*.json"))) == 1
+
+
+# ----------------------------------------------------------------------------- runner
+def test_local_and_dask_local_cluster_give_the_same_records(tmp_path):
+    jobs = _grid()
+    serial = run_study(jobs, cheap_job, tmp_path / "serial", workers=1)
+    assert len(serial.done) == 6 and not serial.failed
+    pool = run_study(jobs, cheap_job, tmp_path / "pool", workers=2)
+    assert sorted(pool.done) == sorted(serial.done)
+    pytest.importorskip("dask.distributed")
+    dask = run_study(jobs, cheap_job, tmp_path / "dask", workers=2, backend="dask")  # real worker processes
+    assert sorted(dask.done) == sorted(serial.done)
+    reference = [_comparable(r) for r in load_records(tmp_path / "serial")]
+    for name in ("pool", "dask"):
+        records = load_records(tmp_path / name)
+        assert [_comparable(r) for r in records] == reference
+        assert len({r["pid"] for r in records}) >= 1 and all(r["pid"] != os.getpid() for r in records)
+    record = load_records(tmp_path / "dask")[0]
+    for key in ("versions", "hardware", "timings", "started", "finished", "host"):
+        assert record[key]
+    assert record["versions"]["torch"] == torch.__version__
+
+
+def test_failing_job_is_recorded_and_does_not_stop_the_sweep(tmp_path):
+    jobs = _grid()
+    summary = run_study(jobs, failing_job, tmp_path, workers=1)
+    assert len(summary.failed) == 2 and len(summary.done) == 4
+    failed = RecordStore(tmp_path).get("toy-beta_vae-beta=4-seed0")
+    assert failed["status"] == "error"
+    assert failed["error"] == "RuntimeError: diverged at beta=4.0"
+    assert "failing_job" in failed["traceback"]
+    # resuming without retry keeps the error; with retry (a fixed job) it is replaced
+    again = run_study(jobs, failing_job, tmp_path, workers=1, retry_failed=False)
+    assert len(again.skipped) == 6 and not again.done
+    fixed = run_study(jobs, cheap_job, tmp_path, workers=1)
+    assert len(fixed.done) == 2 and len(fixed.skipped) == 4
+    assert all(r["status"] == "ok" for r in load_records(tmp_path))
+    with pytest.raises(ValueError, match="another config"):  # same ids, different grid: refuse
+        run_study(make_grid(["toy"], {"beta_vae": [{"beta": 1.0}]}, [0], {"num_steps": 2}), cheap_job, tmp_path)
+
+
+def test_resume_after_a_killed_run_loses_nothing_and_duplicates_nothing(tmp_path):
+    log = tmp_path / "executions.log"
+    out = tmp_path / "study"
+    env = {**os.environ, "STUDY_TEST_LOG": str(log), "STUDY_TEST_SLEEP": "0.3",
+           "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    script = ("from study_jobs import counting_job; from lecturelib.study import make_grid, run_study; "
+              "jobs = make_grid(['toy'], {'beta_vae': [{'beta': b} for b in (1.0, 2.0, 4.0, 8.0)]}, (0, 1), "
+              "{'num_steps': 1}); "
+              f"run_study(jobs, counting_job, {str(out)!r}, workers=1)")
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "records").glob("*.json"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # killed midway, as by a scheduler or a power cut
+    proc.wait()
+    before = {r["job_id"]: r for r in load_records(out)}
+    assert 2 <= len(before) < 8
+    os.environ["STUDY_TEST_LOG"] = str(log)
+    try:
+        summary = run_study(_grid(betas=(1.0, 2.0, 4.0, 8.0)), counting_job, out, workers=1)
+    finally:
+        del os.environ["STUDY_TEST_LOG"]
+    after = {r["job_id"]: r for r in load_records(out)}
+    assert len(after) == 8 and all(r["status"] == "ok" for r in after.values())
+    for job_id, record in before.items():  # finished records kept as they were, not recomputed
+        assert after[job_id] == record
+        assert job_id in summary.skipped
+    executions = log.read_text().split()
+    assert all(executions.count(job_id) == 1 for job_id in before)
+    assert len(list((out / "records").glob("*.json"))) == 8
+
+
+# ----------------------------------------------------------------------------- report and CLI
+def test_report_aggregates_records(tmp_path):
+    run_study(_grid(), failing_job, tmp_path, workers=1)
+    rows = aggregate(load_records(tmp_path))
+    assert len(rows) == 6
+    row = next(r for r in rows if r["job_id"] == "toy-beta_vae-beta=2-seed1")
+    expected = cheap_job(_grid()[3])["scores"]
+    assert row["score.mean"] == pytest.approx(expected["mean"]) and row["final_loss"] == 2.0
+    assert row["status"] == "ok" and row["hparams"] == "beta=2" and row["seed"] == 1
+    bad = next(r for r in rows if r["status"] == "error")
+    assert math.isnan(bad["score.mean"]) and "diverged" in bad["error"]
+    table = to_structured(rows)
+    assert table.dtype["seed"] == np.int64 and table.dtype["score.mean"] == np.float64
+    assert table["score.std"][table["status"] == "ok"].min() > 0
+    means = group_mean(rows)
+    assert len(means) == 2 and all(m["n"] == 2 for m in means)  # beta=4 failed for both seeds
+    beta1 = next(m for m in means if m["hparams"] == "beta=1")
+    ok1 = [r["score.mean"] for r in rows if r["hparams"] == "beta=1"]
+    assert beta1["score.mean"] == pytest.approx(np.mean(ok1)) and beta1["score.mean.std"] == pytest.approx(np.std(ok1))
+    text = format_table(rows, ["job_id", "status", "score.mean"])
+    lines = text.splitlines()
+    assert lines[0].split() == ["job_id", "status", "mean"] and len(lines) == 2 + 6
+    assert f"{row['score.mean']:.3g}" in text
+
+
+def test_cli_run_and_report(tmp_path, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(HERE))
+    out = tmp_path / "cli"
+    code = cli(["run", "--scale", "tiny", "--workers", "1", "--out", str(out), "--methods", "beta_vae", "beta_tcvae",
+                "--job", "study_jobs:cheap_job"])
+    assert code == 0
+    assert "4 done, 0 failed" in capsys.readouterr().out
+    assert cli(["run", "--scale", "tiny", "--workers", "1", "--out", str(out), "--methods", "beta_vae", "beta_tcvae",
+                "--job", "study_jobs:cheap_job"]) == 0
+    assert "0 done, 0 failed, 4 already finished" in capsys.readouterr().out
+    csv = tmp_path / "table.csv"
+    assert cli(["report", "--scale", "tiny", "--out", str(out), "--csv", str(csv)]) == 0
+    printed = capsys.readouterr().out
+    assert "4 records" in printed and "dsprites-beta_tcvae-beta=10-seed0" in printed
+    assert len(csv.read_text().splitlines()) == 5
+    with pytest.raises(ValueError, match="module:function"):
+        cli(["run", "--scale", "tiny", "--out", str(out), "--job", "nocolon"])
+
+
+# ----------------------------------------------------------------------------- stacked trainer
+class TinyVAE(nn.Module):
+    def __init__(self, n_features=12, n_latents=3):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(n_features, 16), nn.ReLU(), nn.Linear(16, 2 * n_latents))
+        self.decoder = nn.Sequential(nn.Linear(n_latents, 16), nn.ReLU(), nn.Linear(16, n_features))
+
+    def encode(self, x):
+        return self.encoder(x).chunk(2, dim=-1)
+
+
+def tiny_vae_loss(model, batch, hparams, step):
+    """Bernoulli VAE loss + β-TCVAE, AnnealedVAE and DIP-VAE-II terms, noise from the batch."""
+    x, eps = batch
+    mu, log_var = model.encode(x)
+    z = mu + (0.5 * log_var).exp() * eps
+    rec = nn.functional.binary_cross_entropy_with_logits(model.decoder(z), x, reduction="none").sum(1).mean()
+    reg = (R.beta_tcvae(mu, log_var, z, beta=hparams["beta"])
+           + R.annealed_vae(mu, log_var, z, gamma=hparams["gamma"], c_max=5.0, iteration_threshold=10, step=step)
+           + R.dip_vae_ii(mu, log_var, z, lambda_od=hparams["beta"], lambda_d=1.0))
+    return {"loss": rec + reg, "reconstruction": rec}
+
+
+def tiny_data(batch_size, generator):
+    return ((torch.rand(batch_size, 12, generator=generator) > 0.5).float(), torch.randn(batch_size, 3, generator=generator))
+
+
+def test_stacked_models_match_models_trained_alone():
+    seeds, hparams = [0, 1, 2], [{"beta": 1.0, "gamma": 0.5}, {"beta": 4.0, "gamma": 1.0}, {"beta": 8.0, "gamma": 2.0}]
+
+    def models():
+        out = []
+        for s in seeds:
+            torch.manual_seed(100 + s)
+            out.append(TinyVAE())
+        return out
+
+    stacked = models()
+    histories = train_stacked(stacked, tiny_vae_loss, tiny_data, hparams=hparams, seeds=seeds, num_steps=25,
+                              batch_size=16, lr=1e-2, num_logs=5, device="cpu")
+    alone = models()
+    for model, hp, seed, history in zip(alone, hparams, seeds, histories):
+        solo = train(model, single_loss(tiny_vae_loss, hp), tiny_data, num_steps=25, batch_size=16, lr=1e-2,
+                     seed=seed, num_logs=5, device="cpu")
+        assert history.steps == solo.steps
+        assert np.allclose(history.train["loss"], solo.train["loss"], rtol=1e-4)
+    for a, b in zip(stacked, alone):
+        for (name, p), q in zip(a.named_parameters(), b.parameters()):
+            assert torch.allclose(p, q, atol=1e-5), name
+    before = models()[0]
+    assert not torch.allclose(next(before.parameters()), next(stacked[0].parameters()))  # it did train
+    with pytest.raises(ValueError, match="one architecture"):
+        train_stacked([TinyVAE(), TinyVAE(n_latents=2)], tiny_vae_loss, tiny_data, hparams=hparams[:2],
+                      seeds=seeds[:2], num_steps=1)
+    with pytest.raises(ValueError, match="one entry per model"):
+        train_stacked(models(), tiny_vae_loss, tiny_data, hparams=hparams[:2], seeds=seeds, num_steps=1)
+
+
+# ----------------------------------------------------------------------------- the study's job function
+def test_job_trains_every_method_alone_or_stacked_with_the_same_curves(monkeypatch):
+    from lecturelib.study import jobs as J
+
+    # the metrics are tested in tests/test_metrics.py; here only the training wiring is checked
+    monkeypatch.setattr(J, "_evaluate", lambda job, model, data, device: (
+        {"mean_code": float(model.encode(data.render(torch.zeros(4, 5, dtype=torch.long)))[0].mean().detach())},
+        {"eval_s": 0.0}))
+    grid = study_grid("tiny", num_steps=3, batch_size=4)
+    for method in ("beta_vae", "annealed_vae", "factor_vae", "beta_tcvae", "dip_vae_i", "dip_vae_ii"):
+        job = next(j for j in grid if j.model == method)
+        out = J.train_and_evaluate(job, device="cpu")
+        assert set(out["curves"]) >= {"steps", "loss", "reconstruction", "kl", "regularizer"}
+        assert out["curves"]["steps"][-1] == 3 and all(math.isfinite(v) for v in out["curves"]["loss"])
+        if method == "factor_vae":
+            assert "discriminator" in out["curves"]
+    row = [j for j in grid if j.model == "dip_vae_ii"]
+    stacked = J.train_and_evaluate.run_group(row, device="cpu")
+    for job, result in zip(row, stacked):
+        alone = J.train_and_evaluate(job, device="cpu")
+        assert result["timings"]["stacked"] == 2
+        assert np.allclose(result["curves"]["loss"], alone["curves"]["loss"], rtol=1e-4)
+        assert result["scores"]["mean_code"] == pytest.approx(alone["scores"]["mean_code"], rel=1e-4, abs=1e-6)
+    with pytest.raises(ValueError, match="dataset='mnist'"):
+        J.make_dataset("mnist")
