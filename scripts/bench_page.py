@@ -3,6 +3,8 @@
 Usage: .venv/bin/python scripts/bench_page.py run      # `make bench`: every benchmarks/*.py, then page
        .venv/bin/python scripts/bench_page.py page     # only rewrite book/performance.md
        .venv/bin/python scripts/bench_page.py check    # exit 1 if book/performance.md is stale
+       .venv/bin/python scripts/bench_page.py record NAME -- COMMAND...   # one run, e.g. on a GPU:
+           record sparse_coding-gpu -- python benchmarks/sparse_coding.py --skip-dl --full
 
 Each benchmark's printed table is stored, with the command, date and hardware, in
 book/benchmarks/NAME.txt (committed, so the site shows measured numbers without re-running them);
@@ -54,10 +56,17 @@ def hardware() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {gpu}, Python {platform.python_version()}"
 
 
-def record(script: Path, output: str, when: dt.datetime | None = None, machine: str | None = None) -> str:
-    """The stored form of one benchmark's printed table: a header, then the output as printed."""
+def record(script: Path | str, output: str, when: dt.datetime | None = None, machine: str | None = None) -> str:
+    """The stored form of one benchmark's printed table: a header, then the output as printed.
+
+    ``script`` is a benchmark script (its command is ``python SCRIPT``) or a whole command line.
+    """
     when = when or dt.datetime.now(dt.timezone.utc)
-    header = (f"# python {script.relative_to(ROOT) if script.is_absolute() else script}\n"
+    if isinstance(script, Path):
+        command = f"python {script.relative_to(ROOT) if script.is_absolute() else script}"
+    else:
+        command = script
+    header = (f"# {command}\n"
               f"# date: {when:%Y-%m-%d %H:%M} UTC\n# hardware: {machine or hardware()}\n")
     return header + output.rstrip() + "\n"
 
@@ -104,6 +113,20 @@ def main(argv: list[str]) -> int:
     if command == "run":
         return 1 if run() else 0
     if command == "page":
+        print(f"wrote {write_page().relative_to(ROOT)}")
+        return 0
+    if command == "record":
+        if len(argv) < 4 or argv[2] != "--":
+            raise SystemExit("usage: bench_page.py record NAME -- COMMAND...")
+        name, cmd = argv[1], argv[3:]
+        result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        print(result.stdout, end="")
+        if result.returncode != 0:
+            print(result.stderr, file=sys.stderr)
+            return result.returncode
+        TABLES.mkdir(parents=True, exist_ok=True)
+        shown = " ".join(["python" if c == sys.executable else c for c in cmd])
+        (TABLES / f"{name}.txt").write_text(record(shown, result.stdout))
         print(f"wrote {write_page().relative_to(ROOT)}")
         return 0
     if command == "check":

@@ -116,3 +116,14 @@ def test_benchmark_record_has_command_date_and_hardware():
                              when=dt.datetime(2026, 1, 2, 3, 4), machine="CPU, 2 cores, no GPU")
     assert text == ("# python benchmarks/x.py\n# date: 2026-01-02 03:04 UTC\n# hardware: CPU, 2 cores, no GPU\n"
                     "method  time\nours  1.0\n")
+
+
+def test_record_command_stores_a_named_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_page, "TABLES", tmp_path / "tables")
+    monkeypatch.setattr(bench_page, "PAGE", tmp_path / "performance.md")
+    code = bench_page.main(["record", "demo-gpu", "--", sys.executable, "-c", "print('method  time'); print('ours  1.0')"])
+    assert code == 0
+    text = (tmp_path / "tables" / "demo-gpu.txt").read_text()
+    assert text.startswith("# python -c") and "ours  1.0" in text and "# hardware:" in text
+    assert "demo-gpu" in (tmp_path / "performance.md").read_text()
+    assert bench_page.main(["record", "bad", "--", sys.executable, "-c", "raise SystemExit(3)"]) == 3
