@@ -163,3 +163,17 @@ def test_inline_scripts_are_kept_once_per_page():
     assert context["script_files"] is scripts
     assert [(s.filename, s.attributes.get("body")) for s in scripts] == [
         ("a.js", None), (None, thebe["body"]), ("b.js", None), ("", "let other = 2")]
+
+
+def test_pdf_preamble_covers_every_unicode_symbol_the_sources_use():
+    """pdflatex stops at a character its UTF-8 input does not know (e.g. the "β" of "β-VAE")."""
+    import re
+
+    preamble = CONFIG["sphinx"]["config"]["latex_elements"]["preamble"]
+    declared = {chr(int(code, 16)) for code in re.findall(r"\\unicodemath\{([0-9A-F]{4})\}", preamble)}
+    assert {"β", "λ", "−", "≈"} <= declared
+    known = set("–—‘’“”…•€") | declared  # inputenc's utf8 knows Latin-1 and these
+    sources = [*(ROOT / "book").glob("*.md"), *(ROOT / "notebooks").glob("*.ipynb"), ROOT / "_toc.yml"]
+    unknown = {(path.name, ch) for path in sources for ch in path.read_text(encoding="utf-8")
+               if ord(ch) >= 0x250 and ch not in known}
+    assert not unknown, f"add these to latex_elements.preamble in _config.yml: {sorted(unknown)}"

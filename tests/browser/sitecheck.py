@@ -64,7 +64,7 @@ class PageReport:
     problems: list[str] = field(default_factory=list)
     widgets: int = 0  # widget views rendered
     maths: int = 0  # MathJax-typeset formulas
-    images: int = 0  # images that loaded
+    images: int = 0  # images of the content (figures, badges) that loaded
     solutions_opened: int = 0
 
 
@@ -73,14 +73,15 @@ _INSPECT = """async () => {
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
   const raw = [...document.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container'))
       .map(e => e.textContent.slice(0, 60));
-  const images = [...document.querySelectorAll('article img, main img')];
+  const loaded = i => i.complete && i.naturalWidth > 0;
   return {
     mathSource: document.querySelectorAll('.math').length,
     typeset: document.querySelectorAll('mjx-container').length,
     mathErrors: [...document.querySelectorAll('mjx-merror')].map(e => e.getAttribute('data-mjx-error') || e.textContent),
     raw: raw,
-    images: images.length,
-    broken: images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
+    // Figures: images of the page's content that loaded (not the theme's logos and launch icons).
+    images: [...document.querySelectorAll('article img')].filter(loaded).length,
+    broken: [...document.querySelectorAll('img')].filter(i => !loaded(i)).map(i => i.getAttribute('src')),
     widgetScripts: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length,
     widgets: document.querySelectorAll('.jupyter-widgets.widget-container, .jupyter-widgets.widget-inline-hbox, .widget-slider, .widget-interact').length,
   };
@@ -91,8 +92,8 @@ def check_page(page, url: str, screenshot: Path | None = None) -> PageReport:
     """Open ``url`` in the Playwright ``page``; every problem found is listed in the report.
 
     Problems: console errors, uncaught exceptions, failed or non-local requests (the site must
-    work offline; only OFFLINE_EXCEPTIONS may fail), maths left untypeset or with TeX errors, images that did not load, widget
-    views that did not render, solutions that do not open.
+    work offline; only OFFLINE_EXCEPTIONS may fail), maths left untypeset or with TeX errors,
+    images that did not load, widget views that did not render, solutions that do not open.
     """
     report = PageReport(url)
     host = urlparse(url).netloc
@@ -120,7 +121,7 @@ def check_page(page, url: str, screenshot: Path | None = None) -> PageReport:
     page.goto(url, wait_until="load")
     page.wait_for_load_state("networkidle")
     found = page.evaluate(_INSPECT)
-    report.maths, report.images = found["typeset"], found["images"] - len(found["broken"])
+    report.maths, report.images = found["typeset"], found["images"]
     if found["mathSource"] and not found["typeset"]:
         report.problems.append(f"{found['mathSource']} formulas, none typeset by MathJax")
     report.problems += [f"maths not typeset: {r!r}" for r in found["raw"]]

@@ -50,8 +50,10 @@ def build_throwaway_book(folder: Path, assets: Path) -> Path:
     (folder / "_toc.yml").write_text(yaml.safe_dump(toc))
     config = book_config(yaml.safe_load((ROOT / "_config.yml").read_text()), offline=str(assets), scale="tiny", root=ROOT)
     (folder / "_config.yml").write_text(yaml.safe_dump(config))
-    env = {**os.environ, "LECTURELIB_SCALE": "tiny", "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg",
-           "OMP_NUM_THREADS": "1"}
+    # The kernel draws figures with matplotlib's inline backend, as `make book` has it; under the
+    # Agg backend the tests set (tests/conftest.py), plt.show() would leave no figure on the page.
+    env = {**os.environ, "LECTURELIB_SCALE": "tiny", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run([str(jupyter_book), "build", str(folder), "-W", "--keep-going", "-q"],
                             env=env, capture_output=True, text=True)
