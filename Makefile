@@ -49,10 +49,13 @@ offline-assets: $(STAMP)
 
 # The configuration of this build: _config.yml plus the scale and the offline switch.
 BOOK_CONFIG = $(BIN)/python scripts/book_config.py _config.yml $(BOOK_CFG) --scale $(SCALE)
+# Every build executes the chapters with matplotlib's inline backend, whatever MPLBACKEND the
+# caller has (`make test-browser` passes the tests' Agg, under which plt.show() draws no figure).
+BUILD_ENV = LECTURELIB_SCALE=$(SCALE) MPLBACKEND=module://matplotlib_inline.backend_inline
 
 book: $(STAMP) $(if $(filter 1,$(OFFLINE)),offline-assets)
 	$(BOOK_CONFIG) $(if $(filter 1,$(OFFLINE)),--offline $(OFFLINE_ASSETS))
-	LECTURELIB_SCALE=$(SCALE) $(BIN)/jupyter-book build . -W --keep-going --config $(BOOK_CFG) --path-output $(BOOK_OUT)
+	$(BUILD_ENV) $(BIN)/jupyter-book build . -W --keep-going --config $(BOOK_CFG) --path-output $(BOOK_OUT)
 	@echo "The book is at file://$(abspath $(SITE))/index.html"
 
 # pdflatex and a few TeX Live packages (about 355 MB), not installed by make: see README.md.
@@ -60,14 +63,14 @@ pdf: $(STAMP)
 	@command -v pdflatex > /dev/null || { echo "make pdf needs pdflatex and latexmk; on Debian/Ubuntu:"; \
 	  echo "  sudo apt-get install -y $(TEX_PACKAGES)"; exit 1; }
 	$(BOOK_CONFIG)
-	LECTURELIB_SCALE=$(SCALE) $(BIN)/jupyter-book build . --builder pdflatex --keep-going --config $(BOOK_CFG) --path-output $(BOOK_OUT)
+	$(BUILD_ENV) $(BIN)/jupyter-book build . --builder pdflatex --keep-going --config $(BOOK_CFG) --path-output $(BOOK_OUT)
 	@echo "The PDF is $(abspath $(BOOK_OUT)/_build/latex/book.pdf)"
 
 # The same site without any exercise solution (sphinx-exercise's hide_solutions + solution cells).
 book-nosolutions: $(STAMP) $(if $(filter 1,$(OFFLINE)),offline-assets)
 	$(BIN)/python scripts/book_config.py _config.yml _build/config/nosolutions.yml --scale $(SCALE) --hide-solutions \
 	  --cache $(BOOK_OUT)/_build/.jupyter_cache $(if $(filter 1,$(OFFLINE)),--offline $(OFFLINE_ASSETS))
-	LECTURELIB_SCALE=$(SCALE) $(BIN)/jupyter-book build . -W --keep-going --config _build/config/nosolutions.yml --path-output _build/nosolutions
+	$(BUILD_ENV) $(BIN)/jupyter-book build . -W --keep-going --config _build/config/nosolutions.yml --path-output _build/nosolutions
 	@echo "The site without solutions is at file://$(CURDIR)/_build/nosolutions/_build/html/index.html"
 
 student-notebooks: $(STAMP)

@@ -127,7 +127,7 @@ def main(argv: list[str]) -> int:
         TABLES.mkdir(parents=True, exist_ok=True)
         shown = " ".join(["python" if c == sys.executable else c for c in cmd])
         (TABLES / f"{name}.txt").write_text(record(shown, result.stdout))
-        print(f"wrote {write_page().relative_to(ROOT)}")
+        print(f"wrote {TABLES / name}.txt and {write_page()}")
         return 0
     if command == "check":
         stale = not PAGE.is_file() or PAGE.read_text() != page(sorted(TABLES.glob("*.txt")))

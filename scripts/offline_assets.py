@@ -10,8 +10,9 @@ script and builds the site with these files served from the site itself (see
 The packages are pinned and their npm tarballs checked against the registry's sha512 integrity
 recorded below, so a build is reproducible and a tampered download fails. Only the files a page
 loads are copied (about 6 MB): MathJax's `tex-mml-chtml.js` and its woff-v2 fonts, the
-widget manager's self-contained `embed-amd.js`, and `require.js`. The tarballs come from `npm pack`
-when npm is installed, otherwise straight from the registry over HTTPS (same bytes, same check).
+widget manager's self-contained `embed-amd.js` and its icon fonts, and `require.js`. The tarballs
+come from `npm pack` when npm is installed, otherwise straight from the registry over HTTPS (same
+bytes, same check).
 """
 
 from __future__ import annotations
@@ -55,7 +56,15 @@ PACKAGES: tuple[Package, ...] = (
         spec="@jupyter-widgets/html-manager@1.0.6",
         tarball="https://registry.npmjs.org/@jupyter-widgets/html-manager/-/html-manager-1.0.6.tgz",
         integrity="sha512-+Mn+Ra8wyIHrYaUpfmf9A3dsLkt/NuwzPQN8sthdxBD35VV5cOJbpmgMhNR27n/rmP3mKyEe0PWCJrtZrXTXDQ==",
-        files={"package/dist/embed-amd.js": "widgets/embed-amd.js"},
+        files={
+            "package/dist/embed-amd.js": "widgets/embed-amd.js",
+            # Its icon fonts (Font Awesome 4 and 5 solid/regular), which it looks for beside
+            # embed-amd.js (book/_ext/static/widgets_shim.js): woff2, which every current browser
+            # takes first, and woff for older ones (the eot/svg/ttf variants are left out).
+            **{f"package/dist/{font}": f"widgets/{font}" for font in (
+                "1551f4f60c37af51121f.woff2", "7a3337626410ca2f4071.woff2", "d878b0a6a1144760244f.woff2",
+                "2285773e6b4b172f07d9.woff", "bb58e57c48a3e911f15f.woff", "eeccf4f66002c6f2ba24.woff")},
+        },
     ),
     Package(
         spec="requirejs@2.3.8",
@@ -123,15 +132,16 @@ def extract(data: bytes, files: dict[str, str], dest: Path) -> list[Path]:
     return written
 
 
-def pins() -> dict[str, str]:
-    """Package spec -> integrity, stored beside the assets to skip fetching when unchanged."""
-    return {p.spec: p.integrity for p in PACKAGES}
+def pins(packages: tuple[Package, ...] = PACKAGES) -> dict[str, dict]:
+    """Package spec -> integrity and files shipped, stored beside the assets to skip fetching when
+    unchanged (a change of either, e.g. a file added to the list, fetches again)."""
+    return {p.spec: {"integrity": p.integrity, "files": p.files} for p in packages}
 
 
 def fetch(dest: Path, packages: tuple[Package, ...] = PACKAGES) -> Path:
     """Fill ``dest`` with the site's offline assets; a no-op when they are present with these pins."""
     stamp = dest.with_name(dest.name + STAMP)
-    if stamp.is_file() and json.loads(stamp.read_text()) == {p.spec: p.integrity for p in packages}:
+    if stamp.is_file() and json.loads(stamp.read_text()) == pins(packages):
         return dest
     if dest.exists():
         shutil.rmtree(dest)
@@ -141,7 +151,7 @@ def fetch(dest: Path, packages: tuple[Package, ...] = PACKAGES) -> Path:
         check_integrity(data, package.integrity)
         extract(data, package.files, dest)
         print(f"offline assets: {package.spec} ({len(data) / 1e6:.1f} MB tarball) checked and unpacked")
-    stamp.write_text(json.dumps({p.spec: p.integrity for p in packages}, indent=1))
+    stamp.write_text(json.dumps(pins(packages), indent=1))
     return dest
 
 

@@ -127,3 +127,64 @@ def test_record_command_stores_a_named_table(tmp_path, monkeypatch):
     assert text.startswith("# python -c") and "ours  1.0" in text and "# hardware:" in text
     assert "demo-gpu" in (tmp_path / "performance.md").read_text()
     assert bench_page.main(["record", "bad", "--", sys.executable, "-c", "raise SystemExit(3)"]) == 3
+
+
+def _site_fixes():
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import site_fixes
+
+    return site_fixes
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_widgets_shim_is_loaded_between_require_and_the_widget_manager(offline):
+    from types import SimpleNamespace
+
+    from myst_nb.core.config import ipywidgets_js_factory
+
+    site_fixes = _site_fixes()
+    scripts = (book_config(CONFIG, offline="_build/offline_assets")["sphinx"]["config"]["nb_ipywidgets_js"]
+               if offline else ipywidgets_js_factory())
+    config = SimpleNamespace(nb_ipywidgets_js=scripts, html_static_path=["x"])
+    site_fixes.add_widgets_shim(None, config)
+    names = list(config.nb_ipywidgets_js)
+    assert len(names) == 3 and "require" in names[0] and names[2].endswith("embed-amd.js")
+    assert names[1] == site_fixes.SHIM and config.nb_ipywidgets_js[names[2]] == scripts[names[2]]
+    fonts = config.nb_ipywidgets_js[site_fixes.SHIM]["data-assets-path"]
+    assert fonts == ("widgets/" if offline else "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1.0.6/dist/")
+    assert config.html_static_path == ["x", str(site_fixes.STATIC)]
+    assert (site_fixes.STATIC / site_fixes.SHIM).is_file()
+    site_fixes.add_widgets_shim(None, config)  # a second call changes nothing
+    assert list(config.nb_ipywidgets_js) == names and len(config.html_static_path) == 2
+    if offline:  # the fonts it points at are shipped beside embed-amd.js
+        shipped = {t for p in offline_assets.PACKAGES for t in p.files.values()}
+        assert {t for t in shipped if t.startswith("widgets/") and t.endswith(".woff2")}
+
+
+def test_inline_scripts_are_kept_once_per_page():
+    from sphinx.builders.html._assets import _JavaScript
+
+    site_fixes = _site_fixes()
+    thebe = {"body": "const THEBE_JS_URL = 1"}
+    # Sphinx 7.4 holds a late inline script under None and again under '' (tests/browser sees it).
+    scripts = [_JavaScript("a.js"), _JavaScript(None, **thebe), _JavaScript("b.js", defer="defer"),
+               _JavaScript("", **thebe), _JavaScript("", body="let other = 2"), _JavaScript("a.js")]
+    context = {"script_files": scripts}
+    site_fixes.drop_duplicate_scripts(None, "page", "page.html", context, None)
+    assert context["script_files"] is scripts
+    assert [(s.filename, s.attributes.get("body")) for s in scripts] == [
+        ("a.js", None), (None, thebe["body"]), ("b.js", None), ("", "let other = 2")]
+
+
+def test_pdf_preamble_covers_every_unicode_symbol_the_sources_use():
+    """pdflatex stops at a character its UTF-8 input does not know (e.g. the "β" of "β-VAE")."""
+    import re
+
+    preamble = CONFIG["sphinx"]["config"]["latex_elements"]["preamble"]
+    declared = {chr(int(code, 16)) for code in re.findall(r"\\unicodemath\{([0-9A-F]{4})\}", preamble)}
+    assert {"β", "λ", "−", "≈"} <= declared
+    known = set("–—‘’“”…•€") | declared  # inputenc's utf8 knows Latin-1 and these
+    sources = [*(ROOT / "book").glob("*.md"), *(ROOT / "notebooks").glob("*.ipynb"), ROOT / "_toc.yml"]
+    unknown = {(path.name, ch) for path in sources for ch in path.read_text(encoding="utf-8")
+               if ord(ch) >= 0x250 and ch not in known}
+    assert not unknown, f"add these to latex_elements.preamble in _config.yml: {sorted(unknown)}"
