@@ -1,0 +1,555 @@
+"""Sparse coding: the Lasso solved by ISTA and FISTA, and dictionary learning (chapter 1).
+
+Conventions follow scikit-learn: data ``X`` of shape ``(n_samples, n_features)``, dictionary ``D`` of
+shape ``(n_atoms, n_features)`` (one atom per row), codes ``H`` of shape ``(n_samples, n_atoms)`` and
+the reconstruction ``H @ D``. Each sample's code minimises
+
+.. math::  \\tfrac12 \\lVert \\mathbf{x} - \\mathbf{h} D \\rVert^2 + \\lambda \\lVert \\mathbf{h} \\rVert_1 ,
+
+the objective of ``sklearn.decomposition.sparse_encode(X, D, algorithm="lasso_cd", alpha=lam)``.
+
+Every solver accepts numpy arrays or torch tensors (CPU or CUDA) and returns the type it was given.
+Internally everything is torch, batched over all samples at once; the loops synchronise with the
+host only every ``check_every`` iterations, to test the stopping criterion.
+
+Used by ``notebooks/01_sparse_coding.ipynb``; ``soft_threshold`` and ``ista`` are reused by the
+autoencoder chapter (weight tying as one ISTA step, LISTA).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar, Union
+
+import numpy as np
+import torch
+
+from lecturelib.config import resolve_device
+
+Array = Union[np.ndarray, torch.Tensor]
+A = TypeVar("A", np.ndarray, torch.Tensor)
+
+__all__ = [
+    "SolverInfo",
+    "DictionaryLearningResult",
+    "lasso_objective",
+    "soft_threshold",
+    "lipschitz_constant",
+    "duality_gap",
+    "ista",
+    "fista",
+    "learn_dictionary",
+    "atom_statistics",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# validation and conversion
+# --------------------------------------------------------------------------------------------
+def _to_tensor(name: str, value: Array, *, device: torch.device | None = None,
+               dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``value`` as a floating torch tensor (no copy when possible); ``ValueError`` if unusable."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach()
+    else:
+        array = np.asarray(value)
+        if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+            raise ValueError(f"{name} must be a numeric array, got dtype {array.dtype}")
+        if not np.issubdtype(array.dtype, np.floating) or array.dtype == np.float16:
+            array = array.astype(np.float64)
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if not tensor.is_floating_point():
+        tensor = tensor.to(torch.get_default_dtype())
+    if dtype is not None or device is not None:
+        tensor = tensor.to(device=device or tensor.device, dtype=dtype or tensor.dtype)
+    return tensor
+
+
+def _check_finite(name: str, tensor: torch.Tensor) -> None:
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def _check_lam(lam: float) -> float:
+    try:
+        lam = float(lam)
+    except (TypeError, ValueError):
+        raise ValueError(f"lam must be a non-negative number, got {lam!r}") from None
+    if not math.isfinite(lam) or lam < 0:
+        raise ValueError(f"lam must be a finite non-negative number, got {lam!r}")
+    return lam
+
+
+def _prepare(X: Array, D: Array, H0: Array | None, device: str | torch.device | None
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Validate shapes and values of ``X``, ``D`` (and ``H0``); move them to one device and dtype."""
+    if device is None:
+        target = X.device if isinstance(X, torch.Tensor) else torch.device("cpu")
+    else:
+        target = resolve_device(device)
+    Xt = _to_tensor("X", X, device=target)
+    if Xt.ndim != 2:
+        raise ValueError(f"X must have shape (n_samples, n_features), got shape {tuple(Xt.shape)}")
+    Dt = _to_tensor("D", D, device=target, dtype=Xt.dtype)
+    if Dt.ndim != 2:
+        raise ValueError(f"D must have shape (n_atoms, n_features), got shape {tuple(Dt.shape)}")
+    if Dt.shape[1] != Xt.shape[1]:
+        raise ValueError(f"D must have shape (n_atoms, {Xt.shape[1]}) to match X's n_features={Xt.shape[1]}, "
+                         f"got shape {tuple(Dt.shape)}")
+    if Xt.shape[0] == 0 or Dt.shape[0] == 0:
+        raise ValueError(f"X and D must be non-empty, got shapes {tuple(Xt.shape)} and {tuple(Dt.shape)}")
+    _check_finite("X", Xt)
+    _check_finite("D", Dt)
+    Ht = None
+    if H0 is not None:
+        Ht = _to_tensor("H0", H0, device=target, dtype=Xt.dtype)
+        if tuple(Ht.shape) != (Xt.shape[0], Dt.shape[0]):
+            raise ValueError(f"H0 must have shape (n_samples, n_atoms) = {(Xt.shape[0], Dt.shape[0])}, "
+                             f"got shape {tuple(Ht.shape)}")
+        _check_finite("H0", Ht)
+    return Xt, Dt, Ht
+
+
+def _like(result: torch.Tensor, reference: Array) -> Array:
+    """Return ``result`` as the type of ``reference``: numpy (on the host) or a torch tensor."""
+    if isinstance(reference, torch.Tensor):
+        return result
+    return result.detach().cpu().numpy()
+
+
+# --------------------------------------------------------------------------------------------
+# the objective, the proximal operator, the step size and the duality gap
+# --------------------------------------------------------------------------------------------
+def soft_threshold(z: A, t: float | A) -> A:
+    """Soft-thresholding :math:`S_t(z) = \\operatorname{sign}(z)\\max(|z| - t, 0)`, elementwise.
+
+    The proximal operator of :math:`t\\lVert\\cdot\\rVert_1`. ``z`` is a numpy array or a torch tensor
+    (any shape, any device); ``t >= 0`` is a number or broadcasts against ``z``. Returns the type of
+    ``z``; torch inputs keep their autograd graph.
+    """
+    if isinstance(z, torch.Tensor):
+        t_min = t.min() if isinstance(t, torch.Tensor) else t
+        if not isinstance(t_min, torch.Tensor) and t_min < 0:
+            raise ValueError(f"t must be non-negative, got {t!r}")
+        return z - torch.clamp(z, -t, t)  # = sign(z) max(|z| - t, 0), in two passes over z
+    z = np.asarray(z)
+    if np.any(np.asarray(t) < 0):
+        raise ValueError(f"t must be non-negative, got {t!r}")
+    return z - np.clip(z, -t, t)
+
+
+def _objective_rows(X: torch.Tensor, D: torch.Tensor, H: torch.Tensor, lam: float) -> torch.Tensor:
+    residual = X - H @ D
+    return 0.5 * (residual * residual).sum(1) + lam * H.abs().sum(1)
+
+
+def lasso_objective(X: A, D: Array, H: Array, lam: float, *, reduction: Literal["mean", "sum", "none"] = "mean"):
+    """Sparse-coding objective :math:`\\tfrac12\\lVert\\mathbf{x} - \\mathbf{h}D\\rVert^2 + \\lambda\\lVert\\mathbf{h}\\rVert_1`.
+
+    ``X`` ``(n_samples, n_features)``, ``D`` ``(n_atoms, n_features)``, ``H`` ``(n_samples, n_atoms)``.
+    Returns the mean over samples (``reduction="mean"``), the sum, or one value per sample
+    (``"none"``, shape ``(n_samples,)``): a float / numpy array for numpy ``X``, a tensor for torch ``X``.
+    """
+    lam = _check_lam(lam)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    Xt, Dt, Ht = _prepare(X, D, H, None)
+    rows = _objective_rows(Xt, Dt, Ht, lam)
+    value = rows if reduction == "none" else (rows.mean() if reduction == "mean" else rows.sum())
+    if isinstance(X, torch.Tensor):
+        return value
+    return value.cpu().numpy() if reduction == "none" else float(value)
+
+
+def lipschitz_constant(D: Array) -> float:
+    """:math:`L_D = \\lVert D\\rVert_2^2`, the largest singular value of ``D`` squared.
+
+    The Lipschitz constant of the gradient of :math:`\\tfrac12\\lVert\\mathbf{x} - \\mathbf{h}D\\rVert^2`
+    in :math:`\\mathbf{h}`; ``1 / L_D`` is the step size of ISTA and FISTA.
+    """
+    Dt = _to_tensor("D", D)
+    if Dt.ndim != 2:
+        raise ValueError(f"D must have shape (n_atoms, n_features), got shape {tuple(Dt.shape)}")
+    _check_finite("D", Dt)
+    return float(torch.linalg.matrix_norm(Dt.double(), ord=2)) ** 2
+
+
+def _gap_rows(X: torch.Tensor, D: torch.Tensor, H: torch.Tensor, lam: float
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample primal objective and duality gap (both ``(n_samples,)``) at ``H``."""
+    residual = X - H @ D
+    primal = 0.5 * (residual * residual).sum(1) + lam * H.abs().sum(1)
+    # Dual: max_theta 0.5||x||^2 - 0.5||x - theta||^2  s.t.  ||theta D^T||_inf <= lam.
+    # The residual scaled into the feasible set is a dual point; the gap bounds primal - optimum.
+    correlation = (residual @ D.T).abs().amax(1)
+    scale = torch.where(correlation > lam, lam / correlation.clamp_min(torch.finfo(X.dtype).tiny),
+                        torch.ones_like(correlation))
+    theta = residual * scale[:, None]
+    diff = X - theta
+    dual = 0.5 * (X * X).sum(1) - 0.5 * (diff * diff).sum(1)
+    return primal, (primal - dual).clamp_min(0)
+
+
+def duality_gap(X: A, D: Array, H: Array, lam: float, *, reduction: Literal["mean", "sum", "none"] = "mean"):
+    """Duality gap of the Lasso at ``H``: an upper bound on ``objective(H) - objective(H*)``.
+
+    The dual point is the residual :math:`\\mathbf{x} - \\mathbf{h}D`, scaled so that
+    :math:`\\lVert\\boldsymbol\\theta D^\\top\\rVert_\\infty \\le \\lambda`. Shapes and ``reduction`` as in
+    :func:`lasso_objective`. A gap of zero certifies that ``H`` is optimal.
+    """
+    lam = _check_lam(lam)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    Xt, Dt, Ht = _prepare(X, D, H, None)
+    _, gap = _gap_rows(Xt, Dt, Ht, lam)
+    value = gap if reduction == "none" else (gap.mean() if reduction == "mean" else gap.sum())
+    if isinstance(X, torch.Tensor):
+        return value
+    return value.cpu().numpy() if reduction == "none" else float(value)
+
+
+# --------------------------------------------------------------------------------------------
+# ISTA and FISTA
+# --------------------------------------------------------------------------------------------
+@dataclass
+class SolverInfo:
+    """What a solver did: iterations, final mean objective, final relative duality gap, history.
+
+    ``history`` holds the mean objective after each iteration (``history[k]`` after ``k + 1`` steps)
+    when the solver was called with ``history=True``; otherwise it is empty.
+    """
+
+    n_iter: int
+    objective: float
+    converged: bool
+    relative_gap: float | None = None
+    history: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+
+def _solve(X: A, D: Array, lam: float, *, accelerated: bool, max_iter: int, tol: float,
+           stop: str, check_every: int, H0: Array | None, history: bool, restart: bool,
+           lipschitz: float | None, device: str | torch.device | None, return_info: bool):
+    lam = _check_lam(lam)
+    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if not isinstance(check_every, (int, np.integer)) or check_every < 1:
+        raise ValueError(f"check_every must be a positive integer, got {check_every!r}")
+    if not (isinstance(tol, (int, float)) and tol >= 0):
+        raise ValueError(f"tol must be a non-negative number, got {tol!r}")
+    if stop not in ("objective", "gap", "none"):
+        raise ValueError(f"stop must be 'objective', 'gap' or 'none', got {stop!r}")
+    Xt, Dt, H = _prepare(X, D, H0, device)
+    n_samples, n_atoms = Xt.shape[0], Dt.shape[0]
+    if lipschitz is None:
+        lipschitz = float(torch.linalg.matrix_norm(Dt.double(), ord=2)) ** 2  # once, before the loop
+    elif not (lipschitz > 0 and math.isfinite(lipschitz)):
+        raise ValueError(f"lipschitz must be a positive finite number, got {lipschitz!r}")
+    if lipschitz == 0:  # an all-zero dictionary: the code is zero
+        lipschitz = 1.0
+    step, threshold = 1.0 / lipschitz, lam / lipschitz
+
+    # Gradient of 0.5||x - hD||^2 is (hD - x) D^T = h G - B with G = D D^T, B = X D^T. Using the Gram
+    # matrix costs n m^2 per step instead of 2 n m d; pick the cheaper form.
+    use_gram = n_atoms <= 2 * Dt.shape[1]
+    if use_gram:
+        G = Dt @ Dt.T
+        B = Xt @ Dt.T
+
+        def gradient(Y: torch.Tensor) -> torch.Tensor:
+            return Y @ G - B
+    else:
+        def gradient(Y: torch.Tensor) -> torch.Tensor:
+            return (Y @ Dt - Xt) @ Dt.T
+
+    if H is None:
+        H = Xt.new_zeros(n_samples, n_atoms)
+    else:
+        H = H.clone()
+    Y, t = H, Xt.new_ones(n_samples, 1) if restart else 1.0
+    trace = Xt.new_empty(max_iter) if history else None
+    previous = None
+    converged, relative_gap, k = False, None, 0
+    for k in range(1, max_iter + 1):
+        H_new = soft_threshold(Y - step * gradient(Y), threshold)
+        if accelerated:
+            t_new = 0.5 * (1.0 + (1.0 + 4.0 * t * t) ** 0.5) if not restart else 0.5 * (1.0 + torch.sqrt(1.0 + 4.0 * t * t))
+            delta = H_new - H
+            if restart:  # gradient-based adaptive restart (O'Donoghue & Candes 2015), per sample
+                bad = ((Y - H_new) * delta).sum(1, keepdim=True) > 0
+                t_new = torch.where(bad, torch.ones_like(t_new), t_new)
+                momentum = torch.where(bad, torch.zeros_like(t), (t - 1.0) / t_new)
+            else:
+                momentum = (t - 1.0) / t_new
+            Y = H_new + momentum * delta
+            t = t_new
+        else:
+            Y = H_new
+        H = H_new
+        if trace is not None:
+            trace[k - 1] = _objective_rows(Xt, Dt, H, lam).mean()
+        if stop != "none" and (k % check_every == 0 or k == max_iter):
+            if stop == "gap":
+                primal, gap = _gap_rows(Xt, Dt, H, lam)
+                total = primal.sum()
+                relative_gap = float(gap.sum() / total.clamp_min(torch.finfo(Xt.dtype).tiny))  # host sync
+                if relative_gap <= tol:
+                    converged = True
+                    break
+            else:
+                current = float(_objective_rows(Xt, Dt, H, lam).mean())  # host sync
+                if previous is not None and (previous - current) / check_every <= tol * max(abs(current), 1e-300):
+                    converged = True
+                    break
+                previous = current
+    H_out = _like(H, X)
+    if not return_info:
+        return H_out
+    objective = float(_objective_rows(Xt, Dt, H, lam).mean())
+    info = SolverInfo(n_iter=k, objective=objective, converged=converged, relative_gap=relative_gap,
+                      history=trace[:k].cpu().numpy() if trace is not None else np.empty(0))
+    return H_out, info
+
+
+def ista(X: A, D: Array, lam: float, *, max_iter: int = 1000, tol: float = 1e-6,
+         stop: Literal["objective", "gap", "none"] = "objective", check_every: int = 10,
+         H0: Array | None = None, history: bool = False, lipschitz: float | None = None,
+         device: str | torch.device | None = None, return_info: bool = False):
+    """Sparse codes of all samples by ISTA (proximal gradient), batched over samples.
+
+    Each step is a gradient step on :math:`\\tfrac12\\lVert\\mathbf{x}-\\mathbf{h}D\\rVert^2` with step
+    :math:`1/L_D` followed by soft-thresholding at :math:`\\lambda/L_D`:
+    :math:`\\mathbf{h} \\leftarrow S_{\\lambda/L_D}(\\mathbf{h} - \\tfrac{1}{L_D}(\\mathbf{h}D - \\mathbf{x})D^\\top)`.
+
+    Parameters
+    ----------
+    X : (n_samples, n_features) numpy array or torch tensor (CPU or CUDA).
+    D : (n_atoms, n_features) dictionary, one atom per row.
+    lam : float >= 0, weight of the L1 penalty.
+    max_iter : maximum number of iterations.
+    tol, stop : ``"objective"`` stops when the mean objective's relative decrease per iteration (over
+        the last ``check_every`` iterations) is ``<= tol``; ``"gap"`` stops when the summed duality gap
+        is ``<= tol`` times the summed objective (a certified relative accuracy); ``"none"`` runs
+        ``max_iter`` iterations.
+    check_every : test the stopping criterion every this many iterations (each test syncs with the
+        host; the iterations between tests run without any).
+    H0 : (n_samples, n_atoms) warm start; zeros by default.
+    history : record the mean objective after every iteration (returned in ``SolverInfo.history``).
+    lipschitz : :math:`L_D` if already known (see :func:`lipschitz_constant`); computed otherwise.
+    device : ``None`` computes where ``X`` lives (CPU for numpy); ``"auto"``, ``"cpu"``, ``"cuda"``.
+    return_info : also return a :class:`SolverInfo`.
+
+    Returns
+    -------
+    H : (n_samples, n_atoms) codes, numpy for numpy ``X``, a tensor on the compute device for torch
+        ``X``; and ``info`` when ``return_info=True``.
+    """
+    return _solve(X, D, lam, accelerated=False, max_iter=max_iter, tol=tol, stop=stop,
+                  check_every=check_every, H0=H0, history=history, restart=False,
+                  lipschitz=lipschitz, device=device, return_info=return_info)
+
+
+def fista(X: A, D: Array, lam: float, *, max_iter: int = 1000, tol: float = 1e-6,
+          stop: Literal["objective", "gap", "none"] = "objective", check_every: int = 10,
+          H0: Array | None = None, history: bool = False, restart: bool = False,
+          lipschitz: float | None = None, device: str | torch.device | None = None,
+          return_info: bool = False):
+    """Sparse codes by FISTA (Beck & Teboulle 2009): ISTA's step taken from an extrapolated point.
+
+    With :math:`t_1 = 1`: :math:`\\mathbf{h}_k = S_{\\lambda/L_D}(\\mathbf{y}_k - \\tfrac1{L_D}\\nabla f(\\mathbf{y}_k))`,
+    :math:`t_{k+1} = (1 + \\sqrt{1 + 4t_k^2})/2`,
+    :math:`\\mathbf{y}_{k+1} = \\mathbf{h}_k + \\tfrac{t_k - 1}{t_{k+1}}(\\mathbf{h}_k - \\mathbf{h}_{k-1})`.
+    The objective gap falls as :math:`O(1/k^2)` instead of ISTA's :math:`O(1/k)`, at the same step
+    :math:`1/L_D`. ``restart=True`` resets the momentum of a sample whenever it points uphill
+    (gradient-based adaptive restart, O'Donoghue & Candes 2015), which is often much faster on
+    sparse problems. Other parameters and the return value as in :func:`ista`.
+    """
+    return _solve(X, D, lam, accelerated=True, max_iter=max_iter, tol=tol, stop=stop,
+                  check_every=check_every, H0=H0, history=history, restart=restart,
+                  lipschitz=lipschitz, device=device, return_info=return_info)
+
+
+# --------------------------------------------------------------------------------------------
+# dictionary learning
+# --------------------------------------------------------------------------------------------
+@dataclass
+class DictionaryLearningResult:
+    """A learned dictionary ``D`` ``(n_atoms, n_features)`` and the codes ``H`` ``(n_samples, n_atoms)``
+    of the training data, with the mean objective after every outer iteration (``objectives``)."""
+
+    D: np.ndarray | torch.Tensor
+    H: np.ndarray | torch.Tensor
+    objectives: np.ndarray
+    n_iter: int
+
+
+def _update_dictionary(D: torch.Tensor, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """One sweep of block-coordinate descent on the atoms, each projected onto the unit ball.
+
+    Minimises :math:`\\tfrac12\\operatorname{tr}(D^\\top A D) - \\operatorname{tr}(D^\\top B)` over ``D``
+    with :math:`\\lVert\\mathbf{d}_j\\rVert\\le 1`, where ``A = H^T H`` and ``B = H^T X`` (Mairal et al.
+    2009). Each atom's update is that block's exact minimiser (the projection of the unconstrained
+    one), so the objective cannot increase. Atoms with ``A[j, j] == 0`` (unused) are left alone.
+    """
+    D = D.clone()
+    diag = torch.diagonal(A)
+    for j in range(D.shape[0]):  # a loop over atoms (not samples): each update needs the previous ones
+        a_jj = diag[j]
+        update = (B[j] - A[j] @ D) / a_jj.clamp_min(torch.finfo(D.dtype).tiny)
+        atom = torch.where(a_jj > 0, D[j] + update, D[j])
+        D[j] = atom / torch.clamp_min(torch.linalg.vector_norm(atom), 1.0)
+    return D
+
+
+def _renormalise(D: torch.Tensor, H: torch.Tensor, rng: torch.Generator, X: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale atoms to unit norm, moving the scale into the codes (``H @ D`` unchanged, ``|H|_1`` not larger).
+
+    Atoms that are exactly zero are replaced by random normalised samples (their codes are zero).
+    """
+    norms = torch.linalg.vector_norm(D, dim=1)
+    dead = norms <= torch.finfo(D.dtype).eps
+    if bool(dead.any()):
+        index = torch.randint(0, X.shape[0], (int(dead.sum()),), generator=rng).to(X.device)
+        fresh = X[index]
+        fresh = fresh / torch.linalg.vector_norm(fresh, dim=1, keepdim=True).clamp_min(torch.finfo(D.dtype).tiny)
+        D = D.clone()
+        D[dead] = fresh
+        H = H.clone()
+        H[:, dead] = 0
+        norms = torch.where(dead, torch.ones_like(norms), norms)
+    return D / norms[:, None], H * norms[None, :]
+
+
+def learn_dictionary(X: A, n_atoms: int, lam: float, *, n_iter: int = 30, batch_size: int | None = None,
+                     coding_iter: int = 100, D0: Array | None = None, seed: int = 0,
+                     device: str | torch.device | None = None, verbose: bool = False
+                     ) -> DictionaryLearningResult:
+    """Learn a dictionary by alternating sparse coding (FISTA) and a dictionary update.
+
+    Minimises the mean over samples of :math:`\\tfrac12\\lVert\\mathbf{x}-\\mathbf{h}D\\rVert^2 +
+    \\lambda\\lVert\\mathbf{h}\\rVert_1` over codes and unit-norm atoms.
+
+    Parameters
+    ----------
+    X : (n_samples, n_features) training data (numpy or torch).
+    n_atoms : number of atoms ``m``.
+    lam : L1 weight.
+    n_iter : full-batch: outer iterations (code all samples, then one block-coordinate sweep over the
+        atoms); minibatch: passes over the data.
+    batch_size : ``None`` for full-batch learning, in which the objective never increases (codes are
+        warm-started and a sample keeps its old code if FISTA did not improve it); otherwise online
+        learning on minibatches with the running statistics ``A = sum H^T H``, ``B = sum H^T X``
+        (Mairal et al. 2009, as scikit-learn's ``MiniBatchDictionaryLearning``).
+    coding_iter : FISTA iterations per sparse-coding step.
+    D0 : (n_atoms, n_features) initial dictionary; by default ``n_atoms`` random samples, normalised.
+    seed : seeds the initial dictionary and the minibatch order.
+    device : as in :func:`ista`.
+
+    Returns
+    -------
+    DictionaryLearningResult with ``D`` (unit-norm rows) and the training codes ``H`` in the type of
+    ``X``, and ``objectives`` (mean objective over all of ``X`` after each outer iteration; computed
+    with the current codes in full-batch mode, and after re-coding all of ``X`` in minibatch mode).
+    """
+    lam = _check_lam(lam)
+    if not isinstance(n_atoms, (int, np.integer)) or n_atoms < 1:
+        raise ValueError(f"n_atoms must be a positive integer, got {n_atoms!r}")
+    if not isinstance(n_iter, (int, np.integer)) or n_iter < 1:
+        raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}")
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+        raise ValueError(f"batch_size must be None or a positive integer, got {batch_size!r}")
+    rng = torch.Generator().manual_seed(int(seed))
+    Xt, _, _ = _prepare(X, np.zeros((1, np.shape(X)[-1] if np.ndim(X) == 2 else 1)), None, device)
+    n_samples = Xt.shape[0]
+    if D0 is None:
+        index = torch.randperm(n_samples, generator=rng)[:n_atoms]
+        if n_atoms > n_samples:
+            index = torch.randint(0, n_samples, (n_atoms,), generator=rng)
+        D = Xt[index.to(Xt.device)].clone()
+        D = D + 1e-3 * torch.randn(D.shape, generator=rng, dtype=D.dtype).to(D.device)
+        D = D / torch.linalg.vector_norm(D, dim=1, keepdim=True).clamp_min(torch.finfo(D.dtype).tiny)
+    else:
+        _, D, _ = _prepare(Xt, D0, None, Xt.device)
+        if D.shape[0] != n_atoms:
+            raise ValueError(f"D0 must have shape (n_atoms, n_features) = {(n_atoms, Xt.shape[1])}, "
+                             f"got {tuple(D.shape)}")
+        D = D / torch.linalg.vector_norm(D, dim=1, keepdim=True).clamp_min(torch.finfo(D.dtype).tiny)
+    objectives = []
+    if batch_size is None:
+        H = Xt.new_zeros(n_samples, n_atoms)
+        for it in range(n_iter):
+            old = _objective_rows(Xt, D, H, lam)
+            H_new = fista(Xt, D, lam, max_iter=coding_iter, stop="none", H0=H, restart=True)
+            new = _objective_rows(Xt, D, H_new, lam)
+            H = torch.where((new <= old)[:, None], H_new, H)  # block descent: never worse than before
+            D = _update_dictionary(D, H.T @ H, H.T @ Xt)
+            D, H = _renormalise(D, H, rng, Xt)
+            objectives.append(float(_objective_rows(Xt, D, H, lam).mean()))
+            if verbose:
+                print(f"iteration {it + 1}: objective {objectives[-1]:.6g}")
+    else:
+        A = Xt.new_zeros(n_atoms, n_atoms)
+        B = Xt.new_zeros(n_atoms, Xt.shape[1])
+        step = 0
+        for it in range(n_iter):
+            order = torch.randperm(n_samples, generator=rng).to(Xt.device)
+            for start in range(0, n_samples, batch_size):
+                batch = Xt[order[start:start + batch_size]]
+                H_batch = fista(batch, D, lam, max_iter=coding_iter, stop="none", restart=True)
+                # Forget the statistics of early, poorly-coded batches (scikit-learn's schedule).
+                n = batch.shape[0]
+                theta = (step + 1) * n if step < n - 1 else n ** 2 + step + 1 - n
+                beta = (theta + 1 - n) / (theta + 1)
+                step += 1
+                A = beta * A + H_batch.T @ H_batch
+                B = beta * B + H_batch.T @ batch
+                D = _update_dictionary(D, A, B)
+                norms = torch.linalg.vector_norm(D, dim=1)
+                D, _ = _renormalise(D, Xt.new_zeros(1, n_atoms), rng, Xt)
+                A, B = A * norms[:, None] * norms[None, :], B * norms[:, None]
+            H = fista(Xt, D, lam, max_iter=coding_iter, stop="none", restart=True)
+            objectives.append(float(_objective_rows(Xt, D, H, lam).mean()))
+            if verbose:
+                print(f"pass {it + 1}: objective {objectives[-1]:.6g}")
+    return DictionaryLearningResult(D=_like(D, X), H=_like(H, X), objectives=np.asarray(objectives),
+                                    n_iter=n_iter)
+
+
+# --------------------------------------------------------------------------------------------
+# describing atoms
+# --------------------------------------------------------------------------------------------
+def atom_statistics(D: Array, patch_shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """How localised and how oriented each atom is, to tell edge detectors from global waves.
+
+    Parameters
+    ----------
+    D : (n_atoms, height * width) atoms as image patches.
+    patch_shape : ``(height, width)``.
+
+    Returns
+    -------
+    dict of arrays of shape ``(n_atoms,)``:
+    ``spread`` -- root-mean-square distance (in pixels) of the atom's energy ``d**2`` from its
+    centroid: small for localised atoms, about ``0.41 * side`` for energy spread evenly over a square.
+    ``orientation`` -- coherence ``(l1 - l2) / (l1 + l2)`` of the eigenvalues of the atom's gradient
+    structure tensor: 1 for a pattern varying along one direction only (an edge, a grating),
+    0 for an isotropic one (a blob, noise).
+    """
+    Dn = _to_tensor("D", D).double().cpu().numpy()
+    height, width = patch_shape
+    if Dn.ndim != 2 or Dn.shape[1] != height * width:
+        raise ValueError(f"D must have shape (n_atoms, {height * width}) for patch_shape {patch_shape}, "
+                         f"got {Dn.shape}")
+    atoms = Dn.reshape(-1, height, width)
+    energy = atoms ** 2
+    energy = energy / np.clip(energy.sum((1, 2), keepdims=True), 1e-300, None)
+    rows, cols = np.mgrid[0:height, 0:width]
+    r0 = (energy * rows).sum((1, 2), keepdims=True)
+    c0 = (energy * cols).sum((1, 2), keepdims=True)
+    spread = np.sqrt((energy * ((rows - r0) ** 2 + (cols - c0) ** 2)).sum((1, 2)))
+    gy, gx = np.gradient(atoms, axis=(1, 2))
+    jxx, jyy, jxy = (gx * gx).sum((1, 2)), (gy * gy).sum((1, 2)), (gx * gy).sum((1, 2))
+    root = np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2)
+    orientation = root / np.clip(jxx + jyy, 1e-300, None)
+    return {"spread": spread, "orientation": orientation}

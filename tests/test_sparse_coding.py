@@ -1,0 +1,183 @@
+"""lecturelib.sparse_coding and lecturelib.data.patches: closed forms, scikit-learn agreement, errors."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.decomposition import sparse_encode
+
+from lecturelib import sparse_coding as sc
+from lecturelib.data.patches import image_patches, zca_whitening
+
+
+def problem(n_samples, n_features, n_atoms, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    D = rng.standard_normal((n_atoms, n_features))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    H = rng.standard_normal((n_samples, n_atoms)) * (rng.random((n_samples, n_atoms)) < 0.1)
+    X = H @ D + 0.1 * rng.standard_normal((n_samples, n_features))
+    return X.astype(dtype), D.astype(dtype)
+
+
+def test_soft_threshold_matches_closed_form_numpy_and_torch():
+    z = np.linspace(-3, 3, 601)
+    for t in (0.0, 0.5, 2.0):
+        expected = np.where(z > t, z - t, np.where(z < -t, z + t, 0.0))
+        np.testing.assert_allclose(sc.soft_threshold(z, t), expected, atol=1e-15)
+        out = sc.soft_threshold(torch.from_numpy(z), t)
+        assert isinstance(out, torch.Tensor)
+        np.testing.assert_allclose(out.numpy(), expected, atol=1e-15)
+
+
+def test_soft_threshold_is_the_prox_of_the_l1_norm():
+    # argmin_u 0.5 (u - z)^2 + t |u| by brute force on a fine grid
+    grid = np.linspace(-5, 5, 200_001)
+    for z in (-2.3, -0.4, 0.0, 0.7, 3.1):
+        brute = grid[np.argmin(0.5 * (grid - z) ** 2 + 1.0 * np.abs(grid))]
+        assert abs(sc.soft_threshold(np.array(z), 1.0) - brute) < 1e-4
+
+
+def test_soft_threshold_rejects_negative_threshold():
+    with pytest.raises(ValueError, match="t must be non-negative"):
+        sc.soft_threshold(np.ones(3), -1.0)
+
+
+def test_lipschitz_constant_is_largest_squared_singular_value():
+    _, D = problem(5, 20, 40)
+    assert sc.lipschitz_constant(D) == pytest.approx(np.linalg.svd(D, compute_uv=False)[0] ** 2, rel=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(60, 16, 32), (40, 30, 20), (50, 64, 128)])
+@pytest.mark.parametrize("lam", [0.05, 0.3, 1.0])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fista_and_ista_match_sklearn_objective(shape, lam, dtype):
+    X, D = problem(*shape, seed=sum(shape), dtype=dtype)
+    reference = sc.lasso_objective(X.astype(np.float64), D.astype(np.float64),
+                                   sparse_encode(X.astype(np.float64), D.astype(np.float64),
+                                                 algorithm="lasso_lars", alpha=lam), lam)
+    rtol = 1e-6 if dtype == np.float64 else 1e-4
+    for solver in (sc.fista, sc.ista):
+        H, info = solver(X, D, lam, stop="gap", tol=rtol / 10, max_iter=50_000, return_info=True)
+        assert H.dtype == dtype and H.shape == (shape[0], shape[2])
+        assert info.converged
+        ours = sc.lasso_objective(X.astype(np.float64), D.astype(np.float64), H.astype(np.float64), lam)
+        assert abs(ours - reference) <= rtol * reference, (solver.__name__, ours, reference)
+
+
+def test_duality_gap_certifies_the_objective():
+    X, D = problem(50, 20, 40, seed=3)
+    lam = 0.2
+    optimum = sc.lasso_objective(X, D, sparse_encode(X, D, algorithm="lasso_lars", alpha=lam), lam)
+    for iters in (1, 5, 50):
+        H = sc.ista(X, D, lam, max_iter=iters, stop="none")
+        excess = sc.lasso_objective(X, D, H, lam) - optimum
+        gap = sc.duality_gap(X, D, H, lam)
+        assert -1e-12 <= excess <= gap + 1e-12
+    assert sc.duality_gap(X, D, np.zeros((50, 40)), lam) > 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fista_never_ends_above_ista_at_equal_iterations(seed):
+    X, D = problem(80, 16, 48, seed=seed)
+    for lam in (0.05, 0.5):
+        for iters in (5, 20, 100):
+            f = sc.lasso_objective(X, D, sc.fista(X, D, lam, max_iter=iters, stop="none"), lam)
+            i = sc.lasso_objective(X, D, sc.ista(X, D, lam, max_iter=iters, stop="none"), lam)
+            assert f <= i + 1e-12, (lam, iters, f, i)
+
+
+def test_history_is_per_iteration_and_ista_is_monotone():
+    X, D = problem(30, 10, 20)
+    _, info = sc.ista(X, D, 0.1, max_iter=40, stop="none", history=True, return_info=True)
+    assert info.history.shape == (40,)
+    assert np.all(np.diff(info.history) <= 1e-12)
+    assert info.history[-1] == pytest.approx(info.objective)
+
+
+def test_torch_in_torch_out_and_restart_reaches_the_same_optimum():
+    X, D = problem(40, 12, 24)
+    Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
+    H = sc.ista(Xt, Dt, 0.2, max_iter=5000, stop="gap", tol=1e-10)
+    assert isinstance(H, torch.Tensor) and H.dtype == torch.float64
+    Hr = sc.fista(X, D, 0.2, restart=True, stop="gap", tol=1e-10, max_iter=5000)
+    assert isinstance(Hr, np.ndarray)
+    assert sc.lasso_objective(X, D, Hr, 0.2) == pytest.approx(float(sc.lasso_objective(Xt, Dt, H, 0.2)), rel=1e-8)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    X, D = problem(100, 16, 32)
+    H_cpu = sc.fista(X, D, 0.1, stop="gap", tol=1e-9)
+    H_gpu = sc.fista(torch.from_numpy(X).cuda(), torch.from_numpy(D).cuda(), 0.1, stop="gap", tol=1e-9)
+    assert H_gpu.is_cuda
+    np.testing.assert_allclose(H_gpu.cpu().numpy(), H_cpu, atol=1e-5)
+
+
+def test_full_batch_dictionary_learning_is_monotone_with_unit_atoms():
+    X = image_patches(600, 6, seed=1)
+    result = sc.learn_dictionary(X, 24, lam=0.5, n_iter=8, coding_iter=20, seed=0)
+    assert result.D.shape == (24, 36) and result.H.shape == (600, 24)
+    np.testing.assert_allclose(np.linalg.norm(result.D, axis=1), 1.0, rtol=1e-10)
+    assert np.all(np.diff(result.objectives) <= 1e-10 * result.objectives[0])
+    assert result.objectives[-1] < 0.95 * result.objectives[0]
+    assert sc.lasso_objective(X, result.D, result.H, 0.5) == pytest.approx(result.objectives[-1])
+    again = sc.learn_dictionary(X, 24, lam=0.5, n_iter=8, coding_iter=20, seed=0)
+    np.testing.assert_array_equal(again.D, result.D)
+
+
+def test_minibatch_dictionary_learning_lowers_the_objective():
+    X = image_patches(800, 6, seed=2).astype(np.float32)
+    result = sc.learn_dictionary(X, 24, lam=0.5, n_iter=3, batch_size=100, coding_iter=20, seed=0)
+    assert result.D.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(result.D, axis=1), 1.0, rtol=1e-5)
+    start = sc.lasso_objective(X, result.D, np.zeros((800, 24), np.float32), 0.5)
+    assert result.objectives[-1] < 0.8 * start
+
+
+def test_image_patches_are_centred_and_normalised():
+    X = image_patches(300, 8, seed=0)
+    assert X.shape == (300, 64)
+    np.testing.assert_allclose(X.mean(1), 0, atol=1e-12)
+    assert np.all(X.var(1) <= 1 + 1e-12) and np.percentile(X.var(1), 90) > 0.9  # contrast normalised
+    np.testing.assert_array_equal(X, image_patches(300, 8, seed=0))
+    Z, W = zca_whitening(X, eps=1e-6)
+    cov = Z.T @ Z / len(Z)
+    # whitened: unit variance along every non-degenerate direction (the mean direction is null)
+    assert np.allclose(np.sort(np.linalg.eigvalsh(cov))[1:], 1, atol=1e-3)
+    np.testing.assert_allclose(W, W.T)
+
+
+def test_atom_statistics_tell_edges_from_waves():
+    side = 8
+    rows, cols = np.mgrid[0:side, 0:side]
+    edge = np.exp(-((cols - 3.5) ** 2) / 2) * np.exp(-((rows - 3.5) ** 2) / 8) * (cols - 3.5)
+    wave = np.cos(np.pi * rows / side) * np.cos(np.pi * cols / side)
+    stats = sc.atom_statistics(np.stack([edge.ravel(), wave.ravel()]), (side, side))
+    assert stats["spread"][0] < stats["spread"][1]
+    assert stats["orientation"][0] > 0.8
+    with pytest.raises(ValueError, match="patch_shape"):
+        sc.atom_statistics(np.ones((2, 10)), (3, 3))
+
+
+@pytest.mark.parametrize("solver", [sc.ista, sc.fista])
+def test_bad_inputs_raise_clear_errors(solver):
+    X, D = problem(10, 5, 8)
+    with pytest.raises(ValueError, match="lam"):
+        solver(X, D, -0.1)
+    with pytest.raises(ValueError, match=r"D must have shape \(n_atoms, 5\)"):
+        solver(X, D[:, :4], 0.1)
+    with pytest.raises(ValueError, match="X must have shape"):
+        solver(X[0], D, 0.1)
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN"):
+        solver(bad, D, 0.1)
+    with pytest.raises(ValueError, match="H0 must have shape"):
+        solver(X, D, 0.1, H0=np.zeros((10, 7)))
+    with pytest.raises(ValueError, match="stop"):
+        solver(X, D, 0.1, stop="never")
+    with pytest.raises(ValueError, match="max_iter"):
+        solver(X, D, 0.1, max_iter=0)
+    with pytest.raises(ValueError, match="lam"):
+        sc.lasso_objective(X, D, np.zeros((10, 8)), float("inf"))
+    with pytest.raises(ValueError, match="n_atoms"):
+        sc.learn_dictionary(X, 0, 0.1)
