@@ -239,6 +239,7 @@ class TiedAutoencoder(_AutoencoderBase):
         model.to(D.dtype if D.is_floating_point() else torch.float32)
         with torch.no_grad():
             model.weight.copy_(D)
+            model.threshold.fill_(lam / lipschitz)  # exact in D's precision
         return model
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
