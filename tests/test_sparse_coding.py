@@ -149,7 +149,7 @@ def test_image_patches_are_centred_and_normalised():
 def test_atom_statistics_tell_edges_from_waves():
     side = 8
     rows, cols = np.mgrid[0:side, 0:side]
-    edge = np.exp(-((cols - 3.5) ** 2) / 2) * np.exp(-((rows - 3.5) ** 2) / 8) * (cols - 3.5)
+    edge = np.exp(-((cols - 3.5) ** 2) / 2) * np.exp(-((rows - 3.5) ** 2) / 50) * (cols - 3.5)
     wave = np.cos(np.pi * rows / side) * np.cos(np.pi * cols / side)
     stats = sc.atom_statistics(np.stack([edge.ravel(), wave.ravel()]), (side, side))
     assert stats["spread"][0] < stats["spread"][1]
