@@ -333,7 +333,7 @@ class LISTA(nn.Module):
         if lipschitz is None:
             lipschitz = float(torch.linalg.matrix_norm(D.double(), ord=2)) ** 2
         self.W_e = nn.Parameter(D / lipschitz)
-        self.S = nn.Parameter(torch.eye(self.n_atoms) - D @ D.T / lipschitz)
+        self.S = nn.Parameter(torch.eye(self.n_atoms, device=D.device, dtype=D.dtype) - D @ D.T / lipschitz)
         self.theta = nn.Parameter(torch.full((self.n_atoms,), lam / lipschitz))
 
     def forward(self, x: torch.Tensor, n_steps: int | None = None) -> torch.Tensor:
