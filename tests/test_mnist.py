@@ -88,3 +88,15 @@ def test_make_loader_is_seeded():
     assert all((a == b).all() for a, b in zip(first, again))
     with pytest.raises(ValueError, match="share their first dimension"):
         mnist.make_loader(X, np.zeros(3))
+
+
+def test_downsample_averages_blocks():
+    from lecturelib.data.mnist import downsample
+
+    X = np.arange(16, dtype=np.float32).reshape(1, 16)  # one 4x4 image
+    np.testing.assert_allclose(downsample(X, 2), [[2.5, 4.5, 10.5, 12.5]])
+    assert downsample(X, 1) is X
+    with pytest.raises(ValueError, match="factor"):
+        downsample(X, 3)
+    with pytest.raises(ValueError, match="X must have shape"):
+        downsample(np.zeros(16), 2)

@@ -1,0 +1,535 @@
+"""Autoencoders: models, the slides' losses, corruption processes, and LISTA (chapters 2 and 3).
+
+Models (all take ``x`` of shape ``(n_samples, n_features)`` and share one interface:
+``encode(x) -> h`` ``(n_samples, n_code)``, ``decode_raw(h)`` (logits for a sigmoid output, the
+output itself for a linear one), ``decode(h) -> x_hat`` and ``forward(x) -> x_hat``):
+
+- :class:`Autoencoder` -- an MLP encoder/decoder; under- or overcomplete by ``n_code``.
+- :class:`ConvAutoencoder` -- a small convolutional variant for square images.
+- :class:`TiedAutoencoder` -- one weight matrix ``W`` ``(n_code, n_features)``; the encoder uses
+  ``W^T`` and the decoder ``W``. With a soft-threshold code it is one ISTA step (chapter 2).
+- :class:`LISTA` -- ``n_steps`` unrolled ISTA iterations with learned matrices (Gregor & LeCun 2010).
+
+Losses exactly as the lecture's "Typical losses" slide, summed over features and averaged over the
+batch: :func:`binary_cross_entropy` (computed from logits, so it stays finite when the sigmoid
+saturates at 0 or 1) and :func:`squared_error` ``0.5 * sum (x_hat - x)^2``. Sparsity penalties:
+:func:`l1_penalty` and :func:`kl_sparsity_penalty`. Corruption processes of the denoising
+autoencoder (chapter 3): :func:`gaussian_noise`, :func:`masking_noise`, :func:`salt_and_pepper`.
+:func:`autoencoder_loss` builds the ``loss_fn(model, batch)`` that :func:`lecturelib.training.train`
+expects from all of these.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "ACTIVATIONS",
+    "Autoencoder",
+    "ConvAutoencoder",
+    "TiedAutoencoder",
+    "LISTA",
+    "binary_cross_entropy",
+    "squared_error",
+    "reconstruction_loss",
+    "l1_penalty",
+    "kl_sparsity_penalty",
+    "gaussian_noise",
+    "masking_noise",
+    "salt_and_pepper",
+    "make_corruption",
+    "autoencoder_loss",
+    "lista_loss",
+    "relative_code_error",
+    "reconstruction_errors",
+]
+
+ACTIVATIONS: tuple[str, ...] = ("linear", "relu", "sigmoid", "tanh")
+"""Code (and hidden-layer) activations the MLP models accept."""
+
+OUTPUTS: tuple[str, ...] = ("sigmoid", "linear")
+"""Output units: ``"sigmoid"`` for inputs in [0, 1] (with cross-entropy), ``"linear"`` for real inputs."""
+
+
+# --------------------------------------------------------------------------------------------
+# validation helpers
+# --------------------------------------------------------------------------------------------
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not known; expected one of: {', '.join(allowed)}")
+    return value
+
+
+def _check_input(name: str, x: torch.Tensor, n_features: int) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape (n_samples, {n_features}), got {type(x).__name__}")
+    if x.ndim != 2 or x.shape[1] != n_features:
+        raise ValueError(f"{name} must have shape (n_samples, {n_features}), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+
+
+def _same_shape(a_name: str, a: torch.Tensor, b_name: str, b: torch.Tensor) -> None:
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"{a_name} and {b_name} must both have shape (n_samples, n_features), "
+                         f"got {tuple(a.shape)} and {tuple(b.shape)}")
+
+
+def _activation(name: str) -> nn.Module:
+    return {"linear": nn.Identity(), "relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), "tanh": nn.Tanh()}[name]
+
+
+# --------------------------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------------------------
+class _AutoencoderBase(nn.Module):
+    """Shared interface: ``encode``, ``decode_raw``, ``decode``, ``forward``; ``output`` says the units."""
+
+    n_features: int
+    n_code: int
+    output: str
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def decode_raw(self, h: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        """Reconstruction ``x_hat`` ``(n_samples, n_features)`` from codes ``h`` ``(n_samples, n_code)``."""
+        raw = self.decode_raw(h)
+        return torch.sigmoid(raw) if self.output == "sigmoid" else raw
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction ``x_hat`` of ``x``, both ``(n_samples, n_features)``."""
+        return self.decode(self.encode(x))
+
+    def forward_raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Codes ``h`` and the raw output (logits or linear output) for ``x``; what the losses use."""
+        h = self.encode(x)
+        return h, self.decode_raw(h)
+
+    @torch.no_grad()
+    def reconstruct(self, X: np.ndarray | torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+        """Reconstructions of ``X`` ``(n_samples, n_features)`` as a float32 numpy array (eval mode)."""
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        X = torch.as_tensor(np.asarray(X, dtype=np.float32) if not isinstance(X, torch.Tensor) else X)
+        out = torch.cat([self(X[i:i + batch_size].to(device, torch.float32)).cpu()
+                         for i in range(0, len(X), batch_size)])
+        self.train(was_training)
+        return out.numpy()
+
+
+class Autoencoder(_AutoencoderBase):
+    """MLP autoencoder ``n_features -> hidden... -> n_code -> ...hidden -> n_features`` (chapters 2, 3).
+
+    Undercomplete when ``n_code < n_features``, overcomplete when larger. ``code_activation`` is
+    applied to the code ``h`` (``"linear"`` with no hidden layers and ``output="linear"`` gives the
+    linear autoencoder of the PCA section); ``activation`` to the hidden layers; ``output`` is
+    ``"sigmoid"`` (inputs in [0, 1], trained with cross-entropy) or ``"linear"`` (real inputs,
+    trained with the squared error).
+    """
+
+    def __init__(self, n_features: int, n_code: int, hidden: tuple[int, ...] = (), *,
+                 activation: str = "relu", code_activation: str = "linear", output: str = "sigmoid") -> None:
+        super().__init__()
+        self.n_features = _positive_int("n_features", n_features)
+        self.n_code = _positive_int("n_code", n_code)
+        hidden = tuple(_positive_int("hidden", h) for h in hidden)
+        _choice("activation", activation, ACTIVATIONS)
+        self.code_activation = _choice("code_activation", code_activation, ACTIVATIONS)
+        self.output = _choice("output", output, OUTPUTS)
+        sizes = (self.n_features, *hidden, self.n_code)
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers += [nn.Linear(a, b), _activation(activation if i < len(sizes) - 2 else code_activation)]
+        self.encoder = nn.Sequential(*layers)
+        back = sizes[::-1]
+        layers = []
+        for i, (a, b) in enumerate(zip(back[:-1], back[1:])):
+            layers.append(nn.Linear(a, b))
+            if i < len(back) - 2:
+                layers.append(_activation(activation))
+        self.decoder = nn.Sequential(*layers)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes ``h`` ``(n_samples, n_code)`` of ``x`` ``(n_samples, n_features)``."""
+        _check_input("x", x, self.n_features)
+        return self.encoder(x)
+
+    def decode_raw(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits (sigmoid output) or the output (linear), ``(n_samples, n_features)``."""
+        _check_input("h", h, self.n_code)
+        return self.decoder(h)
+
+    def encoder_filters(self) -> torch.Tensor:
+        """First-layer weights ``(n_units, n_features)``: one filter per row, to draw as images."""
+        return self.encoder[0].weight.detach()
+
+    def decoder_basis(self) -> torch.Tensor:
+        """Last decoder layer's weights ``(n_features, n_last)``; for a linear AE its columns span the
+        subspace of the reconstructions."""
+        return self.decoder[-1].weight.detach()
+
+
+class TiedAutoencoder(_AutoencoderBase):
+    """Autoencoder with tied weights: one matrix ``W`` ``(n_code, n_features)`` (chapter 2).
+
+    Encoder :math:`\\mathbf{h} = a(\\eta\\, \\mathbf{x} W^\\top + \\mathbf{b})`, decoder
+    :math:`\\widehat{\\mathbf{x}} = \\mathbf{h} W + \\mathbf{c}` (through a sigmoid if
+    ``output="sigmoid"``). ``step`` is the fixed scalar :math:`\\eta`. ``code_activation`` may also be
+    ``"soft_threshold"``: :math:`a = S_t` with a learned per-unit threshold ``t >= 0`` (initialised to
+    ``threshold``) and no bias. With ``W = D``, ``step = 1 / L_D`` and ``t = lam / L_D``, the encoder is
+    exactly one ISTA step from ``h = 0`` and the decoder is the dictionary reconstruction ``h @ D``
+    (see :meth:`from_dictionary`).
+    """
+
+    def __init__(self, n_features: int, n_code: int, *, code_activation: str = "sigmoid",
+                 output: str = "sigmoid", step: float = 1.0, threshold: float = 0.0,
+                 bias: bool = True) -> None:
+        super().__init__()
+        self.n_features = _positive_int("n_features", n_features)
+        self.n_code = _positive_int("n_code", n_code)
+        self.code_activation = _choice("code_activation", code_activation, ACTIVATIONS + ("soft_threshold",))
+        self.output = _choice("output", output, OUTPUTS)
+        if not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
+            raise ValueError(f"step must be a positive finite number, got {step!r}")
+        if not (isinstance(threshold, (int, float)) and threshold >= 0):
+            raise ValueError(f"threshold must be a non-negative number, got {threshold!r}")
+        self.step = float(step)
+        bound = 1.0 / math.sqrt(self.n_features)
+        self.weight = nn.Parameter(torch.empty(self.n_code, self.n_features).uniform_(-bound, bound))
+        soft = self.code_activation == "soft_threshold"
+        self.encoder_bias = nn.Parameter(torch.zeros(self.n_code)) if bias and not soft else None
+        self.threshold = nn.Parameter(torch.full((self.n_code,), float(threshold))) if soft else None
+        self.decoder_bias = nn.Parameter(torch.zeros(self.n_features)) if bias else None
+        self._act = None if soft else _activation(code_activation)
+
+    @classmethod
+    def from_dictionary(cls, D: np.ndarray | torch.Tensor, lam: float, *, lipschitz: float | None = None,
+                        output: str = "linear") -> "TiedAutoencoder":
+        """The tied soft-threshold autoencoder whose encoder is one ISTA step from zero for ``D``.
+
+        ``D`` ``(n_atoms, n_features)``; the encoder computes ``soft_threshold(x @ D.T / L, lam / L)``
+        and the decoder ``h @ D``, with ``L`` the Lipschitz constant ``||D||_2^2``.
+        """
+        D = torch.as_tensor(np.asarray(D) if not isinstance(D, torch.Tensor) else D).detach()
+        if D.ndim != 2:
+            raise ValueError(f"D must have shape (n_atoms, n_features), got {tuple(D.shape)}")
+        if not (isinstance(lam, (int, float)) and lam >= 0):
+            raise ValueError(f"lam must be a non-negative number, got {lam!r}")
+        if lipschitz is None:
+            lipschitz = float(torch.linalg.matrix_norm(D.double(), ord=2)) ** 2
+        model = cls(D.shape[1], D.shape[0], code_activation="soft_threshold", output=output,
+                    step=1.0 / lipschitz, threshold=lam / lipschitz, bias=False)
+        model.to(D.dtype if D.is_floating_point() else torch.float32)
+        with torch.no_grad():
+            model.weight.copy_(D)
+            model.threshold.fill_(lam / lipschitz)  # exact in D's precision
+        return model
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes ``h`` ``(n_samples, n_code)`` of ``x`` ``(n_samples, n_features)``."""
+        _check_input("x", x, self.n_features)
+        z = self.step * (x @ self.weight.T)
+        if self.threshold is not None:
+            t = F.relu(self.threshold)  # thresholds stay non-negative while learned
+            return torch.sign(z) * F.relu(z.abs() - t)
+        if self.encoder_bias is not None:
+            z = z + self.encoder_bias
+        return self._act(z)
+
+    def decode_raw(self, h: torch.Tensor) -> torch.Tensor:
+        """``h @ W (+ c)``: logits (sigmoid output) or the output (linear), ``(n_samples, n_features)``."""
+        _check_input("h", h, self.n_code)
+        out = h @ self.weight
+        return out + self.decoder_bias if self.decoder_bias is not None else out
+
+    def encoder_filters(self) -> torch.Tensor:
+        """The tied weights ``W`` ``(n_code, n_features)``: encoder filters and decoder atoms at once."""
+        return self.weight.detach()
+
+
+class ConvAutoencoder(_AutoencoderBase):
+    """Small convolutional autoencoder for square single-channel images, flattened (chapter 2).
+
+    Encoder: two stride-2 3x3 convolutions (``channels``) and a linear map to ``n_code``; the
+    decoder mirrors it with transposed convolutions. ``side`` must be divisible by 4 (28 for MNIST).
+    Inputs and outputs are flattened, ``(n_samples, side * side)``, like the MLP models.
+    """
+
+    def __init__(self, side: int = 28, n_code: int = 32, channels: tuple[int, int] = (16, 32), *,
+                 code_activation: str = "linear", output: str = "sigmoid") -> None:
+        super().__init__()
+        side = _positive_int("side", side)
+        if side % 4:
+            raise ValueError(f"side must be divisible by 4, got {side}")
+        c1, c2 = (_positive_int("channels", c) for c in channels)
+        self.side, self.n_features, self.n_code = side, side * side, _positive_int("n_code", n_code)
+        self.code_activation = _choice("code_activation", code_activation, ACTIVATIONS)
+        self.output = _choice("output", output, OUTPUTS)
+        small = side // 4
+        self.encoder = nn.Sequential(
+            nn.Unflatten(1, (1, side, side)),
+            nn.Conv2d(1, c1, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(c2 * small * small, self.n_code), _activation(code_activation))
+        self.decoder = nn.Sequential(
+            nn.Linear(self.n_code, c2 * small * small), nn.ReLU(), nn.Unflatten(1, (c2, small, small)),
+            nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1), nn.Flatten())
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes ``h`` ``(n_samples, n_code)`` of flattened images ``x`` ``(n_samples, side**2)``."""
+        _check_input("x", x, self.n_features)
+        return self.encoder(x)
+
+    def decode_raw(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits (sigmoid output) or the output (linear), ``(n_samples, side**2)``."""
+        _check_input("h", h, self.n_code)
+        return self.decoder(h)
+
+    def encoder_filters(self) -> torch.Tensor:
+        """First convolution's kernels, ``(channels[0], 9)`` (3x3 each)."""
+        return self.encoder[1].weight.detach().flatten(1)
+
+
+class LISTA(nn.Module):
+    """Learned ISTA (Gregor & LeCun 2010): ``n_steps`` unrolled ISTA iterations with learned weights.
+
+    With ``B = x W_e^T`` the recursion is :math:`\\mathbf{h}_1 = S_\\theta(\\mathbf{b})`,
+    :math:`\\mathbf{h}_{k+1} = S_\\theta(\\mathbf{b} + \\mathbf{h}_k S^\\top)`, the same ``W_e``
+    ``(n_atoms, n_features)``, ``S`` ``(n_atoms, n_atoms)`` and thresholds ``theta`` ``(n_atoms,)`` at
+    every step. Initialised from a dictionary ``D`` with ``W_e = D / L``, ``S = I - D D^T / L`` and
+    ``theta = lam / L`` it computes exactly ``n_steps`` ISTA iterations from zero; training
+    (:func:`lista_loss` against ISTA's converged codes) then makes few steps do the work of many.
+    Used by chapter 2.
+    """
+
+    def __init__(self, D: np.ndarray | torch.Tensor, lam: float, n_steps: int, *,
+                 lipschitz: float | None = None) -> None:
+        super().__init__()
+        D = torch.as_tensor(np.asarray(D) if not isinstance(D, torch.Tensor) else D).detach().float()
+        if D.ndim != 2:
+            raise ValueError(f"D must have shape (n_atoms, n_features), got {tuple(D.shape)}")
+        if not (isinstance(lam, (int, float)) and lam >= 0):
+            raise ValueError(f"lam must be a non-negative number, got {lam!r}")
+        self.n_steps = _positive_int("n_steps", n_steps)
+        self.n_atoms, self.n_features = D.shape
+        if lipschitz is None:
+            lipschitz = float(torch.linalg.matrix_norm(D.double(), ord=2)) ** 2
+        self.W_e = nn.Parameter(D / lipschitz)
+        self.S = nn.Parameter(torch.eye(self.n_atoms, device=D.device, dtype=D.dtype) - D @ D.T / lipschitz)
+        self.theta = nn.Parameter(torch.full((self.n_atoms,), lam / lipschitz))
+
+    def forward(self, x: torch.Tensor, n_steps: int | None = None) -> torch.Tensor:
+        """Codes ``h`` ``(n_samples, n_atoms)`` after ``n_steps`` (default: the model's) iterations."""
+        _check_input("x", x, self.n_features)
+        n_steps = self.n_steps if n_steps is None else _positive_int("n_steps", n_steps)
+        theta = F.relu(self.theta)
+        b = x @ self.W_e.T
+        h = torch.sign(b) * F.relu(b.abs() - theta)
+        for _ in range(n_steps - 1):
+            z = b + h @ self.S.T
+            h = torch.sign(z) * F.relu(z.abs() - theta)
+        return h
+
+
+# --------------------------------------------------------------------------------------------
+# losses
+# --------------------------------------------------------------------------------------------
+def binary_cross_entropy(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy for inputs in [0, 1] with a sigmoid output, from the logits (slide "Typical losses").
+
+    :math:`-\\sum_k x_k\\log\\widehat{x}_k + (1-x_k)\\log(1-\\widehat{x}_k)` with
+    :math:`\\widehat{x}_k = \\sigma(\\text{logits}_k)`, summed over features, averaged over samples.
+    Computed as ``softplus(l) - x l``, finite even where the sigmoid rounds to exactly 0 or 1.
+    ``logits`` and ``x`` ``(n_samples, n_features)``.
+    """
+    _same_shape("logits", logits, "x", x)
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1).mean()
+
+
+def squared_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """:math:`\\tfrac12\\sum_k(\\widehat{x}_k - x_k)^2` summed over features, averaged over samples.
+
+    The loss for real-valued inputs with a linear output. ``x_hat`` and ``x`` ``(n_samples, n_features)``.
+    """
+    _same_shape("x_hat", x_hat, "x", x)
+    return 0.5 * (x_hat - x).pow(2).sum(1).mean()
+
+
+def reconstruction_loss(raw: torch.Tensor, x: torch.Tensor, output: str) -> torch.Tensor:
+    """The slide's loss for a model's ``output`` units: cross-entropy (``"sigmoid"``, ``raw`` are
+    logits) or the squared error (``"linear"``, ``raw`` is ``x_hat``)."""
+    _choice("output", output, OUTPUTS)
+    return binary_cross_entropy(raw, x) if output == "sigmoid" else squared_error(raw, x)
+
+
+def l1_penalty(h: torch.Tensor) -> torch.Tensor:
+    """:math:`\\lVert\\mathbf{h}\\rVert_1` summed over code units, averaged over samples; ``h`` ``(n, n_code)``."""
+    return h.abs().sum(1).mean()
+
+
+def kl_sparsity_penalty(h: torch.Tensor, rho: float) -> torch.Tensor:
+    """Sparsity target: :math:`\\sum_j \\mathrm{KL}(\\rho \\,\\Vert\\, \\hat\\rho_j)` (Bernoulli KL).
+
+    :math:`\\hat\\rho_j` is unit ``j``'s mean activation over the batch; ``h`` ``(n, n_code)`` must be
+    in [0, 1] (a sigmoid code); ``rho`` in (0, 1) is the target mean activation.
+    """
+    if not (isinstance(rho, (int, float)) and 0 < rho < 1):
+        raise ValueError(f"rho must be a number in (0, 1), got {rho!r}")
+    if h.ndim != 2:
+        raise ValueError(f"h must have shape (n_samples, n_code), got {tuple(h.shape)}")
+    eps = torch.finfo(h.dtype).eps
+    rho_hat = h.mean(0).clamp(eps, 1 - eps)
+    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+
+
+# --------------------------------------------------------------------------------------------
+# corruption processes (denoising autoencoders, chapter 3)
+# --------------------------------------------------------------------------------------------
+def _uniform(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    if generator is None:
+        return torch.rand_like(x)
+    return torch.rand(x.shape, generator=generator, device=generator.device, dtype=x.dtype).to(x.device)
+
+
+def _check_probability(name: str, p: float) -> float:
+    if not (isinstance(p, (int, float)) and 0 <= p <= 1):
+        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
+    return float(p)
+
+
+def gaussian_noise(x: torch.Tensor, sigma: float, *, generator: torch.Generator | None = None,
+                   clip: bool = False) -> torch.Tensor:
+    """Additive Gaussian corruption :math:`\\widetilde{\\mathbf{x}} = \\mathbf{x} + \\sigma\\boldsymbol{\\epsilon}`.
+
+    ``x`` any shape; ``sigma >= 0``; ``clip=True`` clips the result to [0, 1] (for images).
+    ``generator`` (on any device) makes the noise reproducible; otherwise torch's global RNG is used.
+    """
+    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"sigma must be a non-negative number, got {sigma!r}")
+    if generator is None:
+        eps = torch.randn_like(x)
+    else:
+        eps = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype).to(x.device)
+    x_tilde = x + sigma * eps
+    return x_tilde.clamp(0, 1) if clip else x_tilde
+
+
+def masking_noise(x: torch.Tensor, p: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Masking corruption: each entry is set to 0 independently with probability ``p`` (Vincent et al. 2008)."""
+    p = _check_probability("p", p)
+    return torch.where(_uniform(x, generator) < p, torch.zeros_like(x), x)
+
+
+def salt_and_pepper(x: torch.Tensor, p: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Salt-and-pepper corruption: each entry, with probability ``p``, becomes 0 or 1 (each half the time)."""
+    p = _check_probability("p", p)
+    u = _uniform(x, generator)
+    # u < p/2 -> 0 (pepper), p/2 <= u < p -> 1 (salt): one uniform per entry decides both.
+    return torch.where(u < p, (u >= p / 2).to(x.dtype), x)
+
+
+CORRUPTIONS: dict[str, Callable[..., torch.Tensor]] = {
+    "gaussian": gaussian_noise, "masking": masking_noise, "salt_and_pepper": salt_and_pepper}
+
+
+def make_corruption(kind: str, level: float, **kwargs) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A corruption ``x -> x_tilde``: ``kind`` in ``gaussian`` (``level`` = sigma), ``masking`` or
+    ``salt_and_pepper`` (``level`` = probability). Extra keyword arguments go to the function."""
+    _choice("kind", kind, tuple(CORRUPTIONS))
+    function = CORRUPTIONS[kind]
+    if kind == "gaussian":
+        gaussian_noise(torch.zeros(1), level)  # validate now, not at the first training step
+        return lambda x: function(x, level, **kwargs)
+    _check_probability("level", level)
+    return lambda x: function(x, level, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# loss functions for lecturelib.training.train
+# --------------------------------------------------------------------------------------------
+def autoencoder_loss(*, corruption: Callable[[torch.Tensor], torch.Tensor] | None = None, l1: float = 0.0,
+                     kl_target: float | None = None, kl_weight: float = 0.0
+                     ) -> Callable[[nn.Module, tuple[torch.Tensor, ...]], dict[str, torch.Tensor]]:
+    """``loss_fn(model, batch)`` for :func:`lecturelib.training.train` (chapters 2 and 3).
+
+    The batch's first tensor is the clean ``x``. The model sees ``x_tilde = corruption(x)`` (or ``x``)
+    and the loss compares its reconstruction with the **clean** ``x``, using the slide's loss for the
+    model's ``output`` units. Optional penalties: ``l1 * ||h||_1`` and
+    ``kl_weight * sum_j KL(kl_target || mean h_j)``. Returns ``loss``, ``reconstruction`` and, when
+    a penalty is on, ``sparsity``.
+    """
+    if not (isinstance(l1, (int, float)) and l1 >= 0):
+        raise ValueError(f"l1 must be a non-negative number, got {l1!r}")
+    if not (isinstance(kl_weight, (int, float)) and kl_weight >= 0):
+        raise ValueError(f"kl_weight must be a non-negative number, got {kl_weight!r}")
+    if kl_weight > 0 and kl_target is None:
+        raise ValueError("kl_weight > 0 needs kl_target, the target mean activation in (0, 1)")
+    if kl_target is not None and not (0 < kl_target < 1):
+        raise ValueError(f"kl_target must be in (0, 1), got {kl_target!r}")
+
+    def loss_fn(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        x = batch[0]
+        x_tilde = corruption(x) if corruption is not None else x
+        h, raw = model.forward_raw(x_tilde)
+        reconstruction = reconstruction_loss(raw, x, model.output)
+        out = {"loss": reconstruction, "reconstruction": reconstruction}
+        if l1 > 0 or kl_weight > 0:
+            sparsity = h.new_zeros(())
+            if l1 > 0:
+                sparsity = sparsity + l1 * l1_penalty(h)
+            if kl_weight > 0:
+                sparsity = sparsity + kl_weight * kl_sparsity_penalty(h, kl_target)
+            out["loss"] = reconstruction + sparsity
+            out["sparsity"] = sparsity
+        return out
+
+    return loss_fn
+
+
+def lista_loss(model: LISTA, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+    """``loss_fn`` for training :class:`LISTA`: batch ``(x, h_star)``, loss ``0.5 ||h - h_star||^2``
+    summed over atoms and averaged over samples (Gregor & LeCun 2010)."""
+    x, h_star = batch
+    return {"loss": squared_error(model(x), h_star)}
+
+
+def relative_code_error(H: np.ndarray | torch.Tensor, H_star: np.ndarray | torch.Tensor) -> float:
+    """:math:`\\sum\\lVert H - H^*\\rVert^2 / \\sum\\lVert H^*\\rVert^2` over all samples; both ``(n, n_atoms)``."""
+    H = torch.as_tensor(np.asarray(H) if not isinstance(H, torch.Tensor) else H).double().cpu()
+    H_star = torch.as_tensor(np.asarray(H_star) if not isinstance(H_star, torch.Tensor) else H_star).double().cpu()
+    if H.shape != H_star.shape:
+        raise ValueError(f"H and H_star must have the same shape, got {tuple(H.shape)} and {tuple(H_star.shape)}")
+    denominator = float(H_star.pow(2).sum())
+    if denominator == 0:
+        raise ValueError("H_star is all zeros: the relative error is undefined")
+    return float((H - H_star).pow(2).sum()) / denominator
+
+
+def reconstruction_errors(model: _AutoencoderBase, X: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Per-sample squared error ``sum_k (x_hat_k - x_k)^2`` ``(n_samples,)`` of ``model`` on ``X``.
+
+    The same measure for every model and input, whatever loss trained it, so that digits and
+    off-distribution inputs can be compared (chapter 2's identity table, chapter 3's denoising).
+    """
+    X_np = np.asarray(X.detach().cpu() if isinstance(X, torch.Tensor) else X, dtype=np.float32)
+    if X_np.ndim != 2 or X_np.shape[1] != model.n_features:
+        raise ValueError(f"X must have shape (n_samples, {model.n_features}), got {X_np.shape}")
+    return ((model.reconstruct(X_np) - X_np) ** 2).sum(1)
