@@ -1,0 +1,384 @@
+"""Classifier-based disentanglement scores on arrays: explicitness, SAP, DCI, downstream accuracy.
+
+Used by chapters 8 (disentanglement metrics) and 9 (the Locatello et al. study). Inputs follow
+scikit-learn's layout: ``codes_*`` float ``(n_samples, n_latents)``, ``factors_*`` int class
+indices ``(n_samples, n_factors)``; train and test sets are given separately.
+
+**Reference mode** (the default) reproduces the classifiers of disentanglement_lib as they ran
+in :cite:`locatello2019challenging`, i.e. with scikit-learn ~0.20 defaults, which have changed
+since and move these scores a lot (see ``/work/shared/NOTES.md``). Every solver, multi-class
+mode and seed is therefore set explicitly here:
+
+- ``LogisticRegression()`` then meant liblinear, one-vs-rest, ``C=1``; now it means lbfgs,
+  multinomial. We write ``OneVsRestClassifier(LogisticRegression(solver="liblinear"))``.
+- ``LogisticRegressionCV(Cs=10, cv=KFold(5))`` then meant lbfgs one-vs-rest with the best ``C``
+  chosen per class; ``OneVsRestClassifier(LogisticRegressionCV(...))`` is the same computation.
+- ``LinearSVC`` then used the dual solver (``dual=True``); the default is now ``"auto"``.
+- ``GradientBoostingClassifier`` ran with ``random_state=None`` (not reproducible); we pass a seed.
+
+**Fast mode** (``fast=True``) swaps the slow pieces: histogram gradient boosting
+(``HistGradientBoostingClassifier``, same depth, learning rate and number of iterations) instead of
+``GradientBoostingClassifier``, with DCI importances from permutation importance on the test set
+(HGB has no impurity importances), and a single liblinear one-vs-rest logistic regression with
+``C=1`` instead of 10 x 5-fold cross-validation. Its rank agreement with reference mode is measured
+in ``benchmarks/metrics.py``.
+
+Factors with a single value in the training set are left out (no classifier can be fitted).
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from typing import Literal
+
+import numpy as np
+import scipy.stats
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.inspection import permutation_importance
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import KFold
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from lecturelib.metrics._validation import check_rng, check_train_test, child_seed, varying_factors
+
+__all__ = ["dci", "dci_scores", "downstream_accuracy", "explicitness", "make_classifier", "sap"]
+
+Importance = Literal["gbt", "hgb_permutation", "random_forest"]
+
+# scikit-learn >= 1.8 announces new defaults for LogisticRegressionCV; pin the old meaning
+# (accuracy to choose C, a pure L2 penalty) where the running version has the parameters.
+_LRCV_PARAMS = inspect.signature(LogisticRegressionCV).parameters
+_LRCV_EXPLICIT: dict[str, object] = {"scoring": "accuracy"}
+if "l1_ratios" in _LRCV_PARAMS:
+    _LRCV_EXPLICIT["l1_ratios"] = (0.0,)
+if "use_legacy_attributes" in _LRCV_PARAMS:
+    _LRCV_EXPLICIT["use_legacy_attributes"] = False
+
+
+def make_classifier(name: str, seed: int):
+    """A fresh scikit-learn classifier with every reference setting written out.
+
+    ``name``: ``"logistic_ovr"`` (sklearn 0.20's ``LogisticRegression()``), ``"logistic_cv"``
+    (sklearn 0.20's ``LogisticRegressionCV(Cs=10, cv=KFold(5))``), ``"gbt"`` (sklearn's
+    ``GradientBoostingClassifier()``), ``"hgb"`` (fast stand-in for ``"gbt"``).
+    """
+    if name == "logistic_ovr":
+        # sklearn 0.20: LogisticRegression() = liblinear, one-vs-rest, C=1, tol=1e-4, max_iter=100.
+        return OneVsRestClassifier(
+            LogisticRegression(solver="liblinear", C=1.0, tol=1e-4, max_iter=100, random_state=seed)
+        )
+    if name == "logistic_cv":
+        # sklearn 0.20: LogisticRegressionCV = lbfgs; multi_class defaulted to one-vs-rest, so the
+        # best C was chosen per class. Unshuffled KFold(5) as in disentanglement_lib.
+        return OneVsRestClassifier(
+            LogisticRegressionCV(
+                Cs=10, cv=KFold(n_splits=5), solver="lbfgs", max_iter=100, tol=1e-4, random_state=seed,
+                **_LRCV_EXPLICIT,
+            )
+        )
+    if name == "gbt":
+        return GradientBoostingClassifier(
+            n_estimators=100, learning_rate=0.1, max_depth=3, subsample=1.0, random_state=seed
+        )
+    if name == "hgb":
+        # Same depth, learning rate and number of rounds as "gbt"; min_samples_leaf=1 like GBT (HGB's
+        # default of 20 would refuse to split the 10-sample downstream task); no early stopping.
+        return HistGradientBoostingClassifier(
+            max_iter=100, learning_rate=0.1, max_depth=3, min_samples_leaf=1, early_stopping=False,
+            random_state=seed,
+        )
+    raise ValueError(f"classifier name={name!r} is not known; expected logistic_ovr, logistic_cv, gbt or hgb")
+
+
+class _Constant:
+    """Predicts the single class seen in training (a factor constant in a small training set)."""
+
+    def __init__(self, value: int):
+        self.value = value
+        self.classes_ = np.array([value])
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.full(len(x), self.value)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return np.ones((len(x), 1))
+
+
+def _fit(name: str, seed: int, x: np.ndarray, y: np.ndarray):
+    if np.unique(y).size == 1:
+        return _Constant(int(y[0]))
+    model = make_classifier(name, seed)
+    with warnings.catch_warnings():
+        # liblinear / lbfgs / dual LinearSVC stop at max_iter exactly as the reference did.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)  # HGB/CV notes about tiny classes
+        model.fit(x, y)
+    return model
+
+
+def _macro_auc(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
+    """Macro one-vs-rest ROC-AUC over the classes of ``y`` that have positives and negatives.
+
+    A class never seen in training gets probability 0 (AUC 0.5), so it is not silently dropped.
+    """
+    labels = np.union1d(classes, np.unique(y))
+    full = np.zeros((len(y), labels.size))
+    full[:, np.searchsorted(labels, classes)] = proba
+    onehot = y[:, None] == labels[None, :]
+    valid = onehot.any(axis=0) & ~onehot.all(axis=0)
+    if not valid.any():
+        raise ValueError("explicitness needs at least two classes of a factor in the evaluated set")
+    return float(roc_auc_score(onehot[:, valid], full[:, valid], average="macro"))
+
+
+def explicitness(
+    codes_train: np.ndarray,
+    factors_train: np.ndarray,
+    codes_test: np.ndarray,
+    factors_test: np.ndarray,
+    random_state: int | np.random.Generator = 0,
+) -> dict[str, float]:
+    """Explicitness of :cite:`ridgeway2018learning`: can a linear model read each factor off the codes?
+
+    Codes are standardised with the training statistics (a constant latent is left at 0); per
+    factor a one-vs-rest logistic regression (liblinear, ``C=1``: sklearn 0.20's default) is fitted
+    and scored with the macro one-vs-rest ROC-AUC. Returns the mean over factors, on the training
+    and the test set: ``{"train": ..., "test": ...}``, each in ``[0, 1]`` (0.5 = chance).
+
+    Parameters
+    ----------
+    codes_train, codes_test : float arrays (n_train, n_latents), (n_test, n_latents)
+    factors_train, factors_test : int arrays (n_train, n_factors), (n_test, n_factors)
+    random_state : seed or Generator for the classifiers
+    """
+    codes_train, factors_train, codes_test, factors_test = check_train_test(
+        codes_train, factors_train, codes_test, factors_test
+    )
+    rng = check_rng(random_state)
+    scaler = StandardScaler().fit(codes_train)  # zero variance -> scale 1, no division by zero
+    x_train, x_test = scaler.transform(codes_train), scaler.transform(codes_test)
+    train, test = [], []
+    for k in varying_factors(factors_train, "factors_train"):
+        model = _fit("logistic_ovr", child_seed(rng), x_train, factors_train[:, k])
+        train.append(_macro_auc(factors_train[:, k], model.predict_proba(x_train), model.classes_))
+        test.append(_macro_auc(factors_test[:, k], model.predict_proba(x_test), model.classes_))
+    return {"train": float(np.mean(train)), "test": float(np.mean(test))}
+
+
+def _sap_matrix_continuous(codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Squared correlation between each latent and each factor (0 for a constant latent)."""
+    zc = codes - codes.mean(axis=0)
+    vc = factors - factors.mean(axis=0)
+    cov = zc.T @ vc / (len(codes) - 1)
+    var_z = zc.var(axis=0, ddof=1)
+    var_v = vc.var(axis=0, ddof=1)
+    denom = np.outer(var_z, var_v)
+    out = np.zeros_like(cov)
+    ok = denom > 1e-12
+    out[ok] = cov[ok] ** 2 / denom[ok]
+    return out
+
+
+def sap(
+    codes_train: np.ndarray,
+    factors_train: np.ndarray,
+    codes_test: np.ndarray,
+    factors_test: np.ndarray,
+    continuous: bool = False,
+    random_state: int | np.random.Generator = 0,
+    return_matrix: bool = False,
+) -> float | tuple[float, np.ndarray]:
+    """Separated Attribute Predictability :cite:`kumar2018variational`, as in disentanglement_lib.
+
+    For every latent ``j`` and factor ``k`` a linear SVM (``LinearSVC(C=0.01,
+    class_weight="balanced")``, dual solver as in sklearn 0.20) is trained on that single latent
+    and its test accuracy is ``S[j, k]``; the score is the mean over factors of the gap between
+    the two best latents. ``continuous=True`` uses the squared correlation instead (the training
+    set only, as in the reference). Single-latent codes give a gap against 0.
+
+    SAP's ceiling is low: a factor with many values (32 positions) cannot be classified well
+    from one latent by a one-vs-rest linear SVM (thresholding a line gives at most two useful
+    half-lines per class), so even the true factors score far below 1; only differences between
+    representations are meaningful.
+
+    Returns the score (and the matrix ``(n_latents, n_factors)`` if ``return_matrix``).
+    """
+    codes_train, factors_train, codes_test, factors_test = check_train_test(
+        codes_train, factors_train, codes_test, factors_test
+    )
+    rng = check_rng(random_state)
+    keep = varying_factors(factors_train, "factors_train")
+    num_latents = codes_train.shape[1]
+    if continuous:
+        matrix = _sap_matrix_continuous(codes_train, factors_train[:, keep].astype(np.float64))
+    else:
+        matrix = np.zeros((num_latents, keep.size))
+        for j in range(num_latents):
+            x_train, x_test = codes_train[:, j : j + 1], codes_test[:, j : j + 1]
+            for col, k in enumerate(keep):
+                model = LinearSVC(
+                    C=0.01, class_weight="balanced", dual=True, loss="squared_hinge", max_iter=1000,
+                    random_state=child_seed(rng),
+                )
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    model.fit(x_train, factors_train[:, k])
+                matrix[j, col] = np.mean(model.predict(x_test) == factors_test[:, k])
+    top = np.sort(matrix, axis=0)[::-1]
+    second = top[1] if num_latents > 1 else np.zeros(top.shape[1])
+    score = float(np.mean(top[0] - second))
+    return (score, matrix) if return_matrix else score
+
+
+def dci_scores(importance: np.ndarray) -> dict[str, float]:
+    """Disentanglement and completeness of :cite:`eastwood2018framework` from an importance matrix.
+
+    ``importance`` (n_latents, n_factors), non-negative: :math:`R_{jk}` = how much latent ``j``
+    is used to predict factor ``k``. With :math:`P_{jk} = R_{jk} / \\sum_k R_{jk}`,
+    :math:`D_j = 1 - H_K(P_{j\\cdot})` (entropy with log base ``K``), weighted by the latent's
+    share of the total importance; completeness is the same with the roles swapped (log base
+    ``L``). A latent (factor) with zero importance gets weight 0; an all-zero matrix is treated as
+    uniform (score 0), as in disentanglement_lib. One factor (latent) gives ``D`` (``C``) = 1 by
+    convention, since there is nothing to be mixed with.
+    """
+    r = np.asarray(importance, dtype=np.float64)
+    if r.ndim != 2 or np.any(r < 0) or not np.all(np.isfinite(r)):
+        raise ValueError(f"importance must be a finite non-negative (n_latents, n_factors) array, got shape {r.shape}")
+    if r.sum() == 0:
+        r = np.ones_like(r)
+    num_latents, num_factors = r.shape
+
+    def one_minus_entropy(rows: np.ndarray, base: int) -> np.ndarray:
+        if base == 1:
+            return np.ones(rows.shape[0])
+        return 1.0 - scipy.stats.entropy(rows.T + 1e-11, base=base)
+
+    per_code = one_minus_entropy(r, num_factors)
+    per_factor = one_minus_entropy(r.T, num_latents)
+    code_weight = r.sum(axis=1) / r.sum()
+    factor_weight = r.sum(axis=0) / r.sum()
+    return {
+        "disentanglement": float(np.sum(per_code * code_weight)),
+        "completeness": float(np.sum(per_factor * factor_weight)),
+    }
+
+
+def dci(
+    codes_train: np.ndarray,
+    factors_train: np.ndarray,
+    codes_test: np.ndarray,
+    factors_test: np.ndarray,
+    importance: Importance = "gbt",
+    random_state: int | np.random.Generator = 0,
+    return_matrix: bool = False,
+) -> dict[str, float] | tuple[dict[str, float], np.ndarray]:
+    """DCI of :cite:`eastwood2018framework`: disentanglement, completeness, informativeness.
+
+    One classifier per factor predicts it from all latents; its importances fill a column of the
+    importance matrix (see :func:`dci_scores`); informativeness is its accuracy on the training
+    and test sets (disentanglement_lib's convention; Eastwood & Williams use a prediction error).
+
+    ``importance``:
+
+    - ``"gbt"`` (reference): ``GradientBoostingClassifier`` (100 depth-3 trees) and its impurity
+      importances, as in disentanglement_lib. Minutes per model at 10,000 samples.
+    - ``"hgb_permutation"`` (fast): ``HistGradientBoostingClassifier`` with the same depth and
+      rounds; importance = mean drop of test accuracy when a latent is permuted (5 repeats),
+      clipped at 0. Permutation importance credits a latent by what is lost without it, so two
+      exact copies of a factor share less credit than impurity importance gives them.
+    - ``"random_forest"``: 100 trees of a random forest and their impurity importances (the
+      regressor family Eastwood & Williams used).
+
+    Returns ``{"disentanglement", "completeness", "informativeness_train", "informativeness_test"}``
+    (and the importance matrix ``(n_latents, n_factors)`` if ``return_matrix``).
+    """
+    codes_train, factors_train, codes_test, factors_test = check_train_test(
+        codes_train, factors_train, codes_test, factors_test
+    )
+    rng = check_rng(random_state)
+    keep = varying_factors(factors_train, "factors_train")
+    matrix = np.zeros((codes_train.shape[1], keep.size))
+    train_acc, test_acc = [], []
+    for col, k in enumerate(keep):
+        y_train, y_test = factors_train[:, k], factors_test[:, k]
+        seed = child_seed(rng)
+        if importance == "gbt":
+            model = _fit("gbt", seed, codes_train, y_train)
+            matrix[:, col] = np.abs(model.feature_importances_)
+        elif importance == "hgb_permutation":
+            model = _fit("hgb", seed, codes_train, y_train)
+            result = permutation_importance(
+                model, codes_test, y_test, n_repeats=5, random_state=seed, scoring="accuracy"
+            )
+            matrix[:, col] = np.clip(result.importances_mean, 0.0, None)
+        elif importance == "random_forest":
+            model = RandomForestClassifier(n_estimators=100, max_depth=None, random_state=seed)
+            model.fit(codes_train, y_train)
+            matrix[:, col] = model.feature_importances_
+        else:
+            raise ValueError(
+                f"importance={importance!r} is not known; expected 'gbt', 'hgb_permutation' or 'random_forest'"
+            )
+        train_acc.append(np.mean(model.predict(codes_train) == y_train))
+        test_acc.append(np.mean(model.predict(codes_test) == y_test))
+    scores = dci_scores(matrix)
+    scores["informativeness_train"] = float(np.mean(train_acc))
+    scores["informativeness_test"] = float(np.mean(test_acc))
+    return (scores, matrix) if return_matrix else scores
+
+
+def downstream_accuracy(
+    codes_train: np.ndarray,
+    factors_train: np.ndarray,
+    codes_test: np.ndarray,
+    factors_test: np.ndarray,
+    model: Literal["lr", "gbt"] = "lr",
+    fast: bool = False,
+    random_state: int | np.random.Generator = 0,
+) -> dict[str, np.ndarray]:
+    """Per-factor accuracy of predicting each true factor from the codes (Locatello et al.'s downstream task).
+
+    ``model="lr"``: reference = one-vs-rest ``LogisticRegressionCV`` (10 ``C`` values, unshuffled
+    5-fold CV, lbfgs); fast = one-vs-rest liblinear logistic regression with ``C=1``.
+    ``model="gbt"``: reference = ``GradientBoostingClassifier()``; fast = histogram GBT with the
+    same depth/rounds. Codes are not standardised (as in the reference). Every factor column is
+    kept (a factor constant in the training set is predicted as that constant).
+
+    Returns ``{"train_accuracy": (n_factors,), "test_accuracy": (n_factors,)}``.
+    """
+    codes_train, factors_train, codes_test, factors_test = check_train_test(
+        codes_train, factors_train, codes_test, factors_test
+    )
+    rng = check_rng(random_state)
+    if model == "lr":
+        name = "logistic_ovr" if fast else "logistic_cv"
+    elif model == "gbt":
+        name = "hgb" if fast else "gbt"
+    else:
+        raise ValueError(f"model={model!r} is not known; expected 'lr' or 'gbt'")
+    train, test = [], []
+    for k in range(factors_train.shape[1]):
+        clf = _fit_downstream(name, child_seed(rng), codes_train, factors_train[:, k])
+        train.append(np.mean(clf.predict(codes_train) == factors_train[:, k]))
+        test.append(np.mean(clf.predict(codes_test) == factors_test[:, k]))
+    return {"train_accuracy": np.array(train), "test_accuracy": np.array(test)}
+
+
+def _fit_downstream(name: str, seed: int, x: np.ndarray, y: np.ndarray):
+    """Fit, falling back to plain one-vs-rest logistic regression where CV is impossible.
+
+    With 10 training samples some classes have fewer members than folds; LogisticRegressionCV
+    then still runs (a fold may hold one class) but scikit-learn may refuse a fold with a single
+    class: those rare fits fall back to ``C=1`` (what the CV picks most often on tiny sets).
+    """
+    try:
+        return _fit(name, seed, x, y)
+    except ValueError:
+        if name != "logistic_cv":
+            raise
+        return _fit("logistic_ovr", seed, x, y)

@@ -1,0 +1,134 @@
+"""Every metric of the Locatello et al. study at once, sharing the encoded samples (chapters 8, 9)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from lecturelib.metrics._validation import check_positive_int, check_rng, child_seed
+from lecturelib.metrics.classifier_based import dci, explicitness, sap
+from lecturelib.metrics.information import mig, modularity, unsupervised_scores
+from lecturelib.metrics.sampling import (
+    Encoder,
+    beta_vae_score,
+    downstream,
+    factor_vae_score,
+    sample_codes,
+    statistical_efficiency,
+)
+
+__all__ = ["METRICS", "evaluate_all"]
+
+METRICS: tuple[str, ...] = (
+    "beta_vae", "factor_vae", "mig", "modularity", "explicitness", "sap", "dci",
+    "unsupervised", "downstream_lr", "downstream_gbt",
+)
+"""Names accepted by ``evaluate_all(metrics=...)``, in the order they are computed."""
+
+
+def evaluate_all(
+    data,
+    encode: Encoder,
+    random_state: int | np.random.Generator = 0,
+    fast: bool = False,
+    metrics: Sequence[str] | None = None,
+    num_train: int = 10_000,
+    num_test: int = 5_000,
+    batch_size: int = 64,
+    num_variance_estimate: int = 10_000,
+    downstream_sizes: Sequence[int] = (10, 100, 1000, 10_000),
+    num_bins: int = 20,
+    prune_threshold: float = 0.05,
+    encode_batch_size: int = 1024,
+    device: str | None = "auto",
+    timings: dict[str, float] | None = None,
+) -> dict[str, float]:
+    """Evaluate one representation with every metric; returns a flat ``{name: float}`` dict.
+
+    The defaults are the sample sizes of disentanglement_lib's ``unsupervised_study_v1``: one
+    shared pool of ``max(num_train, max(downstream_sizes))`` training and ``num_test`` test
+    samples is encoded once and used by MIG (its first ``num_train``), modularity, explicitness,
+    SAP, DCI, the unsupervised scores and both downstream tasks; BetaVAE and FactorVAE draw their
+    own structured batches. Each metric gets its own seed spawned from ``random_state``, so
+    leaving a metric out does not change the others.
+
+    ``fast=True`` replaces the slow classifiers (DCI's gradient boosting, the downstream
+    LogisticRegressionCV and gradient boosting); see :mod:`lecturelib.metrics.classifier_based`.
+    ``timings``, if given, receives the seconds each metric took (``"encode"`` for the pool).
+
+    Keys: ``beta_vae.{train,eval}_accuracy``, ``factor_vae.{train,eval}_accuracy``,
+    ``factor_vae.num_active``, ``mig``, ``modularity``, ``explicitness.{train,test}``, ``sap``,
+    ``dci.{disentanglement,completeness,informativeness_train,informativeness_test}``,
+    ``unsupervised.*``, ``downstream_{lr,gbt}.{n}.*`` and ``downstream_{lr,gbt}.statistical_efficiency``
+    (100 vs 10,000 samples when both sizes are present).
+    """
+    chosen = METRICS if metrics is None else tuple(metrics)
+    unknown = sorted(set(chosen) - set(METRICS))
+    if unknown:
+        raise ValueError(f"metrics={unknown} are not known; expected a subset of {METRICS}")
+    num_train = check_positive_int(num_train, "num_train", minimum=2)
+    num_test = check_positive_int(num_test, "num_test")
+    sizes = [check_positive_int(n, "downstream_sizes") for n in downstream_sizes]
+    root = check_rng(random_state)
+    seeds = dict(zip(("pool",) + METRICS, np.random.SeedSequence(child_seed(root)).spawn(len(METRICS) + 1)))
+    rng = {name: np.random.default_rng(seq) for name, seq in seeds.items()}
+    timings = {} if timings is None else timings
+    scores: dict[str, float] = {}
+
+    def timed(name: str, fn):
+        start = time.perf_counter()
+        out = fn()
+        timings[name] = time.perf_counter() - start
+        return out
+
+    needs_pool = set(chosen) - {"beta_vae", "factor_vae"}
+    if needs_pool:
+        pool_size = max([num_train] + (sizes if {"downstream_lr", "downstream_gbt"} & set(chosen) else []))
+
+        def encode_pool():
+            c_train, f_train = sample_codes(data, encode, pool_size, rng["pool"], encode_batch_size, device)
+            c_test, f_test = sample_codes(data, encode, num_test, rng["pool"], encode_batch_size, device)
+            return c_train, f_train, c_test, f_test
+
+        codes_pool, factors_pool, codes_test, factors_test = timed("encode", encode_pool)
+        codes_train, factors_train = codes_pool[:num_train], factors_pool[:num_train]
+
+    for name in chosen:
+        r = rng[name]
+        if name == "beta_vae":
+            out = timed(name, lambda: beta_vae_score(
+                data, encode, batch_size, num_train, num_test, r, encode_batch_size, device))
+            scores.update({f"beta_vae.{k}": v for k, v in out.items()})
+        elif name == "factor_vae":
+            out = timed(name, lambda: factor_vae_score(
+                data, encode, batch_size, num_train, num_test, num_variance_estimate, prune_threshold,
+                r, encode_batch_size, device))
+            scores.update({f"factor_vae.{k}": float(v) for k, v in out.items()})
+        elif name == "mig":
+            scores["mig"] = timed(name, lambda: mig(codes_train, factors_train, num_bins))
+        elif name == "modularity":
+            scores["modularity"] = timed(name, lambda: modularity(codes_train, factors_train, num_bins))
+        elif name == "explicitness":
+            out = timed(name, lambda: explicitness(codes_train, factors_train, codes_test, factors_test, r))
+            scores.update({f"explicitness.{k}": v for k, v in out.items()})
+        elif name == "sap":
+            scores["sap"] = timed(name, lambda: sap(codes_train, factors_train, codes_test, factors_test, random_state=r))
+        elif name == "dci":
+            importance = "hgb_permutation" if fast else "gbt"
+            out = timed(name, lambda: dci(
+                codes_train, factors_train, codes_test, factors_test, importance=importance, random_state=r))
+            scores.update({f"dci.{k}": v for k, v in out.items()})
+        elif name == "unsupervised":
+            out = timed(name, lambda: unsupervised_scores(codes_train, num_bins))
+            scores.update({f"unsupervised.{k}": v for k, v in out.items()})
+        else:  # downstream_lr / downstream_gbt
+            model = "lr" if name == "downstream_lr" else "gbt"
+            pool = (codes_pool, factors_pool, codes_test, factors_test)
+            out = timed(name, lambda: downstream(
+                data, encode, sizes, num_test, model=model, fast=fast, random_state=r, pool=pool))
+            scores.update({f"{name}.{k}": v for k, v in out.items()})
+            if 100 in sizes and 10_000 in sizes:
+                scores[f"{name}.statistical_efficiency"] = statistical_efficiency(out)
+    return scores

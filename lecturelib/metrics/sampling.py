@@ -1,0 +1,310 @@
+"""Sampling-level metrics: they draw factors, render images and encode them (chapters 8 and 9).
+
+Each function takes a ground-truth data set (:class:`lecturelib.data.ground_truth.GroundTruthData`),
+a representation ``encode(images) -> codes`` and an explicit ``random_state``.
+
+``device`` chooses how images travel: ``"auto"``/``"cpu"``/``"cuda"`` render torch tensors on
+that device and pass them to ``encode`` (which may return a tensor or an array); the per-batch
+features (mean absolute differences, variances) are reduced there too, without host syncs inside
+the loop. ``device=None`` passes numpy images instead (for scikit-learn encoders such as PCA).
+Images are rendered and encoded ``encode_batch_size`` at a time and never kept, so raw-pixel
+representations fit in memory; encoding one image at a time gives the same numbers.
+
+Factors with a single value (dSprites' colour) are never chosen as the factor ``k`` to fix, and
+are left out of the downstream task, as in disentanglement_lib.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+
+from lecturelib.config import resolve_device
+from lecturelib.metrics._validation import check_positive_int, check_rng, child_seed
+from lecturelib.metrics.classifier_based import _fit, downstream_accuracy
+
+__all__ = [
+    "beta_vae_score",
+    "downstream",
+    "encode_factors",
+    "factor_vae_score",
+    "sample_codes",
+    "statistical_efficiency",
+]
+
+Encoder = Callable[[object], object]
+
+
+def _device(device: str | torch.device | None) -> torch.device | None:
+    return None if device is None else resolve_device(device)
+
+
+def _varying(data) -> np.ndarray:
+    sizes = np.asarray(data.factor_sizes)
+    keep = np.flatnonzero(sizes > 1)
+    if keep.size == 0:
+        raise ValueError(f"data.factor_sizes={tuple(sizes)} has no factor with more than one value")
+    return keep
+
+
+def _encode_chunk(data, encode: Encoder, factors: np.ndarray, device: torch.device | None) -> torch.Tensor:
+    if device is None:
+        images = data.render(factors)
+    else:
+        images = data.render(torch.as_tensor(factors, device=device))
+    codes = encode(images)
+    target = device if device is not None else torch.device("cpu")
+    codes = torch.as_tensor(codes, device=target)
+    if codes.ndim != 2 or codes.shape[0] != len(factors):
+        raise ValueError(
+            f"encode(images) must return codes of shape ({len(factors)}, n_latents), got {tuple(codes.shape)}"
+        )
+    return codes.to(torch.float64)
+
+
+def _chunks(total: int, size: int):
+    for start in range(0, total, size):
+        yield slice(start, min(start + size, total))
+
+
+def _check_finite(codes: torch.Tensor) -> None:
+    if not bool(torch.isfinite(codes).all()):
+        raise ValueError("encode(images) returned NaN or infinite codes; every metric needs finite codes")
+
+
+@torch.no_grad()
+def encode_factors(
+    data, encode: Encoder, factors: np.ndarray, encode_batch_size: int = 1024, device: str | None = "auto"
+) -> np.ndarray:
+    """Render ``factors`` (n, K) and encode them, ``encode_batch_size`` at a time: float64 codes (n, n_latents)."""
+    encode_batch_size = check_positive_int(encode_batch_size, "encode_batch_size")
+    dev = _device(device)
+    parts = [_encode_chunk(data, encode, factors[s], dev) for s in _chunks(len(factors), encode_batch_size)]
+    codes = torch.cat(parts)
+    _check_finite(codes)
+    return codes.cpu().numpy()
+
+
+def sample_codes(
+    data,
+    encode: Encoder,
+    num_samples: int,
+    random_state: int | np.random.Generator = 0,
+    encode_batch_size: int = 1024,
+    device: str | None = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``num_samples`` factor vectors uniformly and encode their images.
+
+    Returns ``codes`` float64 ``(num_samples, n_latents)`` and ``factors`` int64 ``(num_samples, K)``.
+    """
+    num_samples = check_positive_int(num_samples, "num_samples")
+    rng = check_rng(random_state)
+    factors = np.asarray(data.sample_factors(num_samples, rng), dtype=np.int64)
+    return encode_factors(data, encode, factors, encode_batch_size, device), factors
+
+
+@torch.no_grad()
+def beta_vae_score(
+    data,
+    encode: Encoder,
+    batch_size: int = 64,
+    num_train: int = 10_000,
+    num_eval: int = 5_000,
+    random_state: int | np.random.Generator = 0,
+    encode_batch_size: int = 1024,
+    device: str | None = "auto",
+) -> dict[str, float]:
+    """The BetaVAE metric of :cite:`higgins2017betavae`, exactly as the slides describe it.
+
+    One training point: pick a factor ``k`` uniformly, draw two batches of ``batch_size`` factor
+    vectors that agree on factor ``k`` (every other factor drawn independently), encode both and
+    average :math:`|z_1 - z_2|` over the batch; the label is ``k``. A linear classifier
+    (sklearn 0.20's ``LogisticRegression()``: liblinear one-vs-rest, ``C=1``) is trained on
+    ``num_train`` such points and evaluated on ``num_eval`` fresh ones.
+
+    Returns ``{"train_accuracy", "eval_accuracy"}`` in ``[0, 1]``; chance is ``1 / K``.
+    """
+    batch_size = check_positive_int(batch_size, "batch_size")
+    num_train = check_positive_int(num_train, "num_train")
+    num_eval = check_positive_int(num_eval, "num_eval")
+    encode_batch_size = check_positive_int(encode_batch_size, "encode_batch_size")
+    rng = check_rng(random_state)
+    dev = _device(device)
+    varying = _varying(data)
+    num_factors = len(data.factor_sizes)
+
+    def features(num_points: int) -> tuple[np.ndarray, np.ndarray]:
+        ks = rng.choice(varying, size=num_points)
+        f1 = np.asarray(data.sample_factors(num_points * batch_size, rng), dtype=np.int64)
+        f2 = np.asarray(data.sample_factors(num_points * batch_size, rng), dtype=np.int64)
+        rows = np.arange(num_points * batch_size)
+        fixed = np.repeat(ks, batch_size)
+        f2[rows, fixed] = f1[rows, fixed]
+        if f1.shape[1] != num_factors:
+            raise ValueError(f"data.sample_factors returned {f1.shape[1]} factors, expected {num_factors}")
+        points_per_chunk = max(1, encode_batch_size // batch_size)
+        out = []
+        for s in _chunks(num_points, points_per_chunk):
+            r = slice(s.start * batch_size, s.stop * batch_size)
+            z1 = _encode_chunk(data, encode, f1[r], dev)
+            z2 = _encode_chunk(data, encode, f2[r], dev)
+            out.append((z1 - z2).abs().reshape(s.stop - s.start, batch_size, -1).mean(dim=1))
+        x = torch.cat(out)
+        _check_finite(x)
+        return x.cpu().numpy(), ks
+
+    x_train, y_train = features(num_train)
+    x_eval, y_eval = features(num_eval)
+    model = _fit("logistic_ovr", child_seed(rng), x_train, y_train)
+    return {
+        "train_accuracy": float(np.mean(model.predict(x_train) == y_train)),
+        "eval_accuracy": float(np.mean(model.predict(x_eval) == y_eval)),
+    }
+
+
+@torch.no_grad()
+def factor_vae_score(
+    data,
+    encode: Encoder,
+    batch_size: int = 64,
+    num_train: int = 10_000,
+    num_eval: int = 5_000,
+    num_variance_estimate: int = 10_000,
+    prune_threshold: float = 0.05,
+    random_state: int | np.random.Generator = 0,
+    encode_batch_size: int = 1024,
+    device: str | None = "auto",
+) -> dict[str, float]:
+    """The FactorVAE metric of :cite:`kim2018disentangling`, as in disentanglement_lib.
+
+    Global variances of each latent come from ``num_variance_estimate`` samples; latents whose
+    standard deviation is below ``prune_threshold`` (or exactly 0) are inactive. One vote: fix a
+    factor ``k`` at one value for a batch of ``batch_size`` samples, divide each active latent's
+    variance in the batch by its global variance and vote ``(k, argmin_j)``. The classifier maps
+    each latent to the factor it collected most votes for (a majority vote); its accuracy on the
+    ``num_train`` training votes and on ``num_eval`` fresh votes is returned.
+
+    The normalisation makes the score invariant to rescaling latents, but the prune threshold is
+    an absolute standard deviation: 0.05 suits VAE posterior means (prior N(0, 1)); for codes on
+    another scale (PCA of pixels, factor indices) rescale the codes or choose the threshold.
+    With no active latent the scores are 0 (as in the reference).
+
+    Returns ``{"train_accuracy", "eval_accuracy", "num_active"}``.
+    """
+    batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
+    num_train = check_positive_int(num_train, "num_train")
+    num_eval = check_positive_int(num_eval, "num_eval")
+    num_variance_estimate = check_positive_int(num_variance_estimate, "num_variance_estimate", minimum=2)
+    encode_batch_size = check_positive_int(encode_batch_size, "encode_batch_size")
+    if not np.isfinite(prune_threshold) or prune_threshold < 0:
+        raise ValueError(f"prune_threshold must be a finite number >= 0, got {prune_threshold!r}")
+    rng = check_rng(random_state)
+    dev = _device(device)
+    varying = _varying(data)
+    num_factors = len(data.factor_sizes)
+
+    factors = np.asarray(data.sample_factors(num_variance_estimate, rng), dtype=np.int64)
+    codes = torch.cat(
+        [_encode_chunk(data, encode, factors[s], dev) for s in _chunks(num_variance_estimate, encode_batch_size)]
+    )
+    _check_finite(codes)
+    global_var = codes.var(dim=0, unbiased=True)
+    active = (global_var.sqrt() >= prune_threshold) & (global_var > 0)
+    num_active = int(active.sum())
+    if num_active == 0:
+        return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active": 0}
+
+    def votes(num_points: int) -> np.ndarray:
+        ks = rng.choice(varying, size=num_points)
+        f = np.asarray(data.sample_factors(num_points * batch_size, rng), dtype=np.int64)
+        f = f.reshape(num_points, batch_size, num_factors)
+        points = np.arange(num_points)
+        f[points, :, ks] = f[points, 0, ks][:, None]
+        f = f.reshape(num_points * batch_size, num_factors)
+        points_per_chunk = max(1, encode_batch_size // batch_size)
+        winners = []
+        for s in _chunks(num_points, points_per_chunk):
+            z = _encode_chunk(data, encode, f[s.start * batch_size : s.stop * batch_size], dev)
+            local_var = z.reshape(s.stop - s.start, batch_size, -1).var(dim=1, unbiased=True)
+            winners.append(torch.argmin(local_var[:, active] / global_var[active], dim=1))
+        argmins = torch.cat(winners).cpu().numpy()
+        table = np.zeros((num_factors, num_active), dtype=np.int64)
+        np.add.at(table, (ks, argmins), 1)
+        return table
+
+    train_votes = votes(num_train)
+    classifier = np.argmax(train_votes, axis=0)  # the majority factor of each active latent
+    columns = np.arange(num_active)
+    eval_votes = votes(num_eval)
+    return {
+        "train_accuracy": float(train_votes[classifier, columns].sum() / num_train),
+        "eval_accuracy": float(eval_votes[classifier, columns].sum() / num_eval),
+        "num_active": num_active,
+    }
+
+
+def downstream(
+    data,
+    encode: Encoder,
+    num_train: Sequence[int] = (10, 100, 1000, 10_000),
+    num_test: int = 5_000,
+    model: Literal["lr", "gbt"] = "lr",
+    fast: bool = False,
+    random_state: int | np.random.Generator = 0,
+    encode_batch_size: int = 1024,
+    device: str | None = "auto",
+    pool: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> dict[str, float]:
+    """Downstream task of :cite:`locatello2019challenging`: predict each true factor from the codes.
+
+    For each training size in ``num_train``, one classifier per factor (see
+    :func:`lecturelib.metrics.downstream_accuracy`) is trained on that many samples and tested on
+    ``num_test`` samples. The training sets are nested prefixes of one sample (the reference draws
+    a fresh one per size: same distribution; nesting lowers the variance of
+    :func:`statistical_efficiency`). ``pool = (codes_train, factors_train, codes_test,
+    factors_test)`` reuses codes already encoded (as :func:`evaluate_all` does).
+
+    Returns a flat dict with, per size ``n``: ``"{n}.mean_train_accuracy"``,
+    ``"{n}.mean_test_accuracy"``, ``"{n}.min_test_accuracy"`` and
+    ``"{n}.test_accuracy.{factor_name}"``.
+    """
+    sizes = [check_positive_int(n, "num_train") for n in num_train]
+    if not sizes:
+        raise ValueError("num_train must list at least one training size")
+    num_test = check_positive_int(num_test, "num_test")
+    rng = check_rng(random_state)
+    keep = _varying(data)
+    if pool is None:
+        codes_train, factors_train = sample_codes(data, encode, max(sizes), rng, encode_batch_size, device)
+        codes_test, factors_test = sample_codes(data, encode, num_test, rng, encode_batch_size, device)
+    else:
+        codes_train, factors_train, codes_test, factors_test = pool
+        if len(codes_train) < max(sizes):
+            raise ValueError(f"pool has {len(codes_train)} training samples, fewer than num_train={max(sizes)}")
+    names = [data.factor_names[k] for k in keep]
+    scores: dict[str, float] = {}
+    for n in sizes:
+        acc = downstream_accuracy(
+            codes_train[:n], factors_train[:n, keep], codes_test, factors_test[:, keep],
+            model=model, fast=fast, random_state=child_seed(rng),
+        )
+        scores[f"{n}.mean_train_accuracy"] = float(acc["train_accuracy"].mean())
+        scores[f"{n}.mean_test_accuracy"] = float(acc["test_accuracy"].mean())
+        scores[f"{n}.min_test_accuracy"] = float(acc["test_accuracy"].min())
+        for name, value in zip(names, acc["test_accuracy"]):
+            scores[f"{n}.test_accuracy.{name}"] = float(value)
+    return scores
+
+
+def statistical_efficiency(scores: dict[str, float], small: int = 100, large: int = 10_000) -> float:
+    """Mean test accuracy with ``small`` training samples divided by that with ``large`` (Locatello et al.'s Fig. 6)."""
+    try:
+        num, den = scores[f"{small}.mean_test_accuracy"], scores[f"{large}.mean_test_accuracy"]
+    except KeyError as err:
+        raise ValueError(f"scores has no downstream accuracy for {err.args[0]!r}; run downstream with both sizes") from None
+    if den <= 0:
+        raise ValueError(f"mean test accuracy at {large} samples is {den}; the efficiency ratio is undefined")
+    return float(num / den)
