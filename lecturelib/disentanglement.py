@@ -31,15 +31,16 @@ from scipy.optimize import linear_sum_assignment
 from lecturelib.artifacts import artifact
 from lecturelib.config import resolve_device
 from lecturelib.data.dsprites import DSprites
+from lecturelib.metrics import gaussian_total_correlation, mutual_info_matrix
 from lecturelib.models.dsprites_conv import dsprites_conv_vae
 from lecturelib.training import train
-from lecturelib.vae import VAE, elbo_loss, make_fast_loss
+from lecturelib.vae import VAE, elbo_loss, log_likelihood, make_fast_loss
 
 __all__ = [
     "cocktail_party_sources", "mixing_matrix", "match_sources",
     "beta_vae_loss", "make_dsprites", "train_beta_vae", "load_beta_vae",
     "encode", "kl_per_latent", "latent_traversal", "decode_codes",
-    "aggregate_posterior_samples", "dominant_latents",
+    "aggregate_posterior_samples", "dominant_latents", "evaluate_beta_vae",
 ]
 
 
@@ -293,3 +294,41 @@ def dominant_latents(mi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(ordered[1] > 0, ordered[0] / np.where(ordered[1] > 0, ordered[1], 1.0), np.inf)
     return mi.argmax(axis=0), ratio
+
+
+@torch.no_grad()
+def evaluate_beta_vae(model: VAE, images: torch.Tensor, factors: np.ndarray | torch.Tensor, *,
+                      batch_size: int = 1024, num_bins: int = 20, random_state: int = 0) -> dict[str, Any]:
+    """Everything chapter 7 reads off a trained model, on held-out ``images`` with their ``factors``.
+
+    Parameters
+    ----------
+    images : tensor (n_samples, C, 64, 64)
+    factors : int array (n_samples, n_factors), the images' ground-truth class indices
+
+    Returns
+    -------
+    dict with ``mu``, ``log_var`` (n_samples, n_latents); ``kl_per_latent`` (n_latents,) and
+    ``kl`` (their sum), nats; ``reconstruction``: mean of -log p(x | z = mu(x)), nats per image;
+    ``mi`` (n_latents, n_factors): :func:`lecturelib.metrics.mutual_info_matrix` of the means;
+    ``tc_sampled`` / ``tc_means``: Gaussian total correlation of a sample of the aggregate
+    posterior (one ``z ~ q(z|x)`` per image) and of the means.
+    """
+    images = _check_images(model, images)
+    factors = np.asarray(factors.cpu() if isinstance(factors, torch.Tensor) else factors)
+    if factors.ndim != 2 or len(factors) != len(images):
+        raise ValueError(f"factors must be (n_samples={len(images)}, n_factors), got {factors.shape}")
+    mu, log_var = encode(model, images, batch_size=batch_size)
+    device = next(model.parameters()).device
+    nll = []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].to(device)
+        logits = model.decode(torch.as_tensor(mu[start:start + batch_size], dtype=torch.float32, device=device))
+        nll.append(-log_likelihood(x, logits, model.likelihood).double().cpu())
+    kl = kl_per_latent(mu, log_var)
+    return {"mu": mu, "log_var": log_var, "kl_per_latent": kl, "kl": float(kl.sum()),
+            "reconstruction": float(torch.cat(nll).mean()),
+            "mi": mutual_info_matrix(mu, factors, num_bins),
+            "tc_sampled": gaussian_total_correlation(aggregate_posterior_samples(mu, log_var,
+                                                                                 random_state=random_state)),
+            "tc_means": gaussian_total_correlation(mu)}

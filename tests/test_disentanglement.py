@@ -13,6 +13,7 @@ from sklearn.decomposition import PCA, FastICA  # noqa: E402
 
 from lecturelib.disentanglement import (  # noqa: E402
     aggregate_posterior_samples, beta_vae_loss, cocktail_party_sources, decode_codes, dominant_latents, encode,
+    evaluate_beta_vae,
     kl_per_latent, latent_traversal, load_beta_vae, match_sources, mixing_matrix, train_beta_vae,
 )
 from lecturelib.models.dsprites_conv import dsprites_conv_vae  # noqa: E402
@@ -170,3 +171,20 @@ def test_plot_helpers():
     with pytest.raises(ValueError, match="traversal"):
         traversal_grid(np.zeros((2, 3, 8, 8)), np.array([0.0]))
     plt.close("all")
+
+
+def test_evaluate_beta_vae(model):
+    from lecturelib.data.dsprites import DSprites
+
+    data = DSprites(subset=TINY_SUBSET)
+    images, factors = data.sample(40, 0)
+    out = evaluate_beta_vae(model, images, factors, batch_size=16)
+    assert out["mu"].shape == (40, 3) and out["mi"].shape == (3, 3) and out["kl_per_latent"].shape == (3,)
+    np.testing.assert_allclose(out["kl"], out["kl_per_latent"].sum())
+    with torch.no_grad():  # -log p(x | mu): the Bernoulli cross-entropy summed over pixels
+        logits = model.decode(model.encode(images)[0])
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, images, reduction="none").sum((1, 2, 3))
+    np.testing.assert_allclose(out["reconstruction"], bce.mean().item(), rtol=1e-5)
+    assert out["tc_sampled"] >= 0 and out["tc_means"] >= 0
+    with pytest.raises(ValueError, match="factors"):
+        evaluate_beta_vae(model, images, factors[:5])
