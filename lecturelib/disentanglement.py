@@ -29,7 +29,7 @@ from scipy import signal
 from scipy.optimize import linear_sum_assignment
 
 from lecturelib.artifacts import artifact
-from lecturelib.config import resolve_device
+from lecturelib.config import resolve_device, scaled
 from lecturelib.data.dsprites import DSprites
 from lecturelib.metrics import gaussian_total_correlation, mutual_info_matrix
 from lecturelib.models.dsprites_conv import dsprites_conv_vae
@@ -129,6 +129,25 @@ def beta_vae_loss(beta: float):
 def make_dsprites(variant: str = "binary", subset: Mapping[str, Sequence[int]] | None = None) -> DSprites:
     """The 64x64 dSprites (full grid, or the ``subset`` of :class:`~lecturelib.data.dsprites.DSprites`)."""
     return DSprites(64, variant=variant, subset=subset)
+
+
+TINY_SUBSET: dict[str, list[int]] = {"shape": [2], "orientation": [0], "scale": [0, 2, 5],
+                                     "posX": list(range(0, 32, 4)), "posY": list(range(0, 32, 4))}
+"""The reduced dSprites of the tiny scale: hearts only, one orientation, 3 scales, 8 x 8 positions."""
+
+
+def beta_sweep(scale: str | None = None) -> tuple[list[float], dict[str, Any]]:
+    """The β values and training settings of chapter 07's sweep at ``scale`` (default: the current one).
+
+    One definition serves the chapter and the command that trains the shipped results, so their
+    stored results match: ``python -m lecturelib.disentanglement --scale default --publish``.
+    """
+    betas = scaled(tiny=[1.0, 4.0, 16.0], default=[1.0, 2.0, 4.0, 8.0, 16.0], scale=scale)
+    params = dict(seed=0, num_steps=scaled(tiny=60, default=10_000, paper=50_000, scale=scale),
+                  batch_size=scaled(tiny=32, default=256, scale=scale),
+                  lr=scaled(tiny=1e-3, default=5e-4, scale=scale), n_latents=10, variant="binary",
+                  subset=scaled(tiny=TINY_SUBSET, default=None, scale=scale))
+    return betas, params
 
 
 @artifact("beta_vae_dsprites")
@@ -332,3 +351,35 @@ def evaluate_beta_vae(model: VAE, images: torch.Tensor, factors: np.ndarray | to
             "tc_sampled": gaussian_total_correlation(aggregate_posterior_samples(mu, log_var,
                                                                                  random_state=random_state)),
             "tc_means": gaussian_total_correlation(mu)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train chapter 07's β sweep at a scale: ``python -m lecturelib.disentanglement --scale default --publish``.
+
+    With ``--publish`` the results are written to the results shipped with the package
+    (``lecturelib/results/``), with their provenance, instead of the user cache.
+    """
+    import argparse
+    import os
+
+    from lecturelib import artifacts
+    from lecturelib.config import SCALES
+
+    parser = argparse.ArgumentParser(prog="python -m lecturelib.disentanglement", description=main.__doc__.split("\n")[0])
+    parser.add_argument("--scale", default="default", choices=SCALES)
+    parser.add_argument("--publish", action="store_true", help="write into lecturelib/results (shipped)")
+    args = parser.parse_args(argv)
+    os.environ["LECTURELIB_SCALE"] = args.scale
+    os.environ.setdefault(artifacts.COMMAND_ENV, f"python -m lecturelib.disentanglement --scale {args.scale}"
+                          + (" --publish" if args.publish else ""))
+    if args.publish:
+        os.environ[artifacts.WRITE_ENV] = str(artifacts.SHIPPED_DIR)
+    betas, params = beta_sweep(args.scale)
+    for beta in betas:
+        result = train_beta_vae(beta=beta, **params)
+        print(f"beta={beta:g}: {result['images_per_second']:,.0f} images/s, "
+              f"final loss {result['history']['train']['loss'][-1]:.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

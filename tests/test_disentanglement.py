@@ -188,3 +188,28 @@ def test_evaluate_beta_vae(model):
     assert out["tc_sampled"] >= 0 and out["tc_means"] >= 0
     with pytest.raises(ValueError, match="factors"):
         evaluate_beta_vae(model, images, factors[:5])
+
+
+def test_beta_sweep_is_one_definition_for_chapter_and_command(monkeypatch):
+    from lecturelib import disentanglement as dis
+
+    betas, params = dis.beta_sweep("default")
+    assert betas == [1.0, 2.0, 4.0, 8.0, 16.0] and params["subset"] is None and params["num_steps"] == 10_000
+    tiny_betas, tiny = dis.beta_sweep("tiny")
+    assert tiny["subset"] == dis.TINY_SUBSET and len(tiny_betas) == 3
+    calls = []
+
+    def fake_train(**kwargs):
+        calls.append(kwargs)
+        return {"images_per_second": 1.0, "history": {"train": {"loss": [1.0]}}}
+
+    monkeypatch.setattr(dis, "train_beta_vae", fake_train)
+    for name in ("LECTURELIB_COMMAND", "LECTURELIB_ARTIFACT_DIR"):  # set then unset: restored afterwards
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LECTURELIB_SCALE", "tiny")
+    dis.main(["--scale", "default"])
+    assert calls == [dict(beta=b, **params) for b in betas]
+    import os
+
+    assert os.environ["LECTURELIB_COMMAND"] == "python -m lecturelib.disentanglement --scale default"
