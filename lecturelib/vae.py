@@ -14,6 +14,7 @@ Monte-Carlo samples are stacked on a leading axis: ``(num_samples, n_samples, ..
 from __future__ import annotations
 
 import math
+import os
 from typing import Callable, Sequence
 
 import torch
@@ -619,7 +620,8 @@ def make_fast_loss(model: nn.Module, loss_fn: Callable, *, device: str | torch.d
 
     device = resolve_device(device)
     cuda = device.type == "cuda"
-    compile = cuda if compile is None else compile
+    if compile is None:  # LECTURELIB_COMPILE=0 turns compilation off (e.g. where the compiler is unavailable)
+        compile = cuda and os.environ.get("LECTURELIB_COMPILE", "1") != "0"
     bf16 = cuda if bf16 is None else bf16
     channels_last = cuda if channels_last is None else channels_last
     if not (compile or bf16 or channels_last):

@@ -194,7 +194,7 @@ def test_beta_sweep_is_one_definition_for_chapter_and_command(monkeypatch):
     from lecturelib import disentanglement as dis
 
     betas, params = dis.beta_sweep("default")
-    assert betas == [1.0, 2.0, 4.0, 8.0, 16.0] and params["subset"] is None and params["num_steps"] == 10_000
+    assert betas == [1.0, 4.0, 8.0, 16.0] and params["subset"] is None and params["num_steps"] == 6_000
     tiny_betas, tiny = dis.beta_sweep("tiny")
     assert tiny["subset"] == dis.TINY_SUBSET and len(tiny_betas) == 3
     calls = []
