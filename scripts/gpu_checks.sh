@@ -17,17 +17,17 @@ $PY -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(
   | tee "$OUT/device.txt" || exit 1
 
 # 1. β-VAE sweep (eager bf16 + channels-last: no compile time per model)
-LECTURELIB_COMPILE=0 timeout 280 $PY -m lecturelib.disentanglement --scale default --publish 2>&1 | tee "$OUT/beta_vae.log"
+LECTURELIB_COMPILE=0 timeout 250 $PY -m lecturelib.disentanglement --scale default --publish 2>&1 | tee "$OUT/beta_vae.log"
 tar czf "$OUT/results.tgz" lecturelib/results/*.pt lecturelib/results/*.json 2>/dev/null
 
 # 2. benchmarks (each capped so one failure leaves time for the rest)
 record() { local limit=$1 name=$2; shift 2; timeout "$limit" $PY scripts/bench_page.py record "$name" -- "$@" 2>&1 | tail -40; }
-record 100 vae_training-gpu $PY benchmarks/vae_training.py --device cuda --batch-size 64 1024
-record 110 study-gpu $PY benchmarks/study.py --full --check --device cuda
-record 70 sparse_coding-gpu $PY benchmarks/sparse_coding.py --skip-dl --full
-record 40 dsprites-gpu $PY benchmarks/dsprites.py
+record 80 vae_training-gpu $PY benchmarks/vae_training.py --device cuda --batch-size 64 1024
+record 90 study-gpu $PY benchmarks/study.py --full --check --device cuda
+record 60 sparse_coding-gpu $PY benchmarks/sparse_coding.py --skip-dl --full
+record 30 dsprites-gpu $PY benchmarks/dsprites.py
 tar czf "$OUT/tables.tgz" book/benchmarks book/performance.md 2>/dev/null
 
 # 3. CUDA tests
-timeout 60 $PY -m pytest -q -p no:cacheprovider tests/test_dsprites.py tests/test_sparse_coding.py \
+timeout 45 $PY -m pytest -q -p no:cacheprovider tests/test_dsprites.py tests/test_sparse_coding.py \
   tests/test_metrics.py -k "cuda or gpu" 2>&1 | tail -15 | tee "$OUT/cuda_tests.log"
