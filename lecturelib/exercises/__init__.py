@@ -2,10 +2,18 @@
 
 A student calls, e.g., ``lecturelib.exercises.check_soft_threshold(my_soft_threshold)`` and gets a
 clear pass or a message saying what is wrong (shape, value on a small case, sparsity, ...).
+Each chapter's checks live in a module named for its topic (``sparse_coding``, ``vae``,
+``reparametrization``, ...) and are registered under the exercise's label (``all_checks()``).
 ``python -m lecturelib.exercises student --out student_notebooks`` writes the chapters without
 solutions; see :mod:`lecturelib.exercises.notebooks`.
 """
 
 from lecturelib.exercises.checks import CheckFailed, ExerciseCheck, all_checks
+from lecturelib.exercises.reparametrization import check_sampler, check_score_baseline
+from lecturelib.exercises.sparse_coding import check_fista, check_soft_threshold
+from lecturelib.exercises.vae import check_gaussian_kl, check_iwae
 
-__all__ = ["CheckFailed", "ExerciseCheck", "all_checks"]
+__all__ = ["CheckFailed", "ExerciseCheck", "all_checks",
+           "check_soft_threshold", "check_fista",                 # 01 sparse coding
+           "check_gaussian_kl", "check_iwae",                     # 04 variational autoencoders
+           "check_sampler", "check_score_baseline"]               # 05 the reparametrization trick

@@ -74,6 +74,15 @@ def solution_labels(nb: nbformat.NotebookNode) -> list[str]:
     return [label for _, label in _solution_cells(nb)]
 
 
+def solution_cells(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
+    """``(cell index, exercise label)`` of every solution code cell of a notebook, in order.
+
+    Raises ``ValueError`` for a malformed solution cell (tag without markers, markers without tag,
+    no labelled exercise before it).
+    """
+    return _solution_cells(nb)
+
+
 def _solution_cells(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
     found, label = [], None
     for index, cell in enumerate(nb.cells):
