@@ -160,7 +160,8 @@ def solution_snippets(path):
 
 
 def page_text(html_text):
-    """Visible text of an HTML page, whitespace-normalised."""
+    """Visible text of an HTML page, whitespace-normalised. Tags are dropped without a space: the
+    highlighter wraps each code token in a span, and ``np.exp(-a)`` must stay one string."""
     import html
 
     return " ".join(html.unescape(re.sub(r"<[^>]+>", "", html_text)).split())  # "" keeps highlighted code whole

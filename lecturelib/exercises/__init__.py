@@ -8,12 +8,18 @@ Each chapter's checks live in a module named for its topic (``sparse_coding``, `
 solutions; see :mod:`lecturelib.exercises.notebooks`.
 """
 
+from lecturelib.exercises.autoencoders import (check_kl_sparsity, check_linear_denoiser, check_logit_gradients,
+                                               check_masking_noise, check_optimal_denoiser, check_tied_ista_step)
 from lecturelib.exercises.checks import CheckFailed, ExerciseCheck, all_checks
+from lecturelib.exercises.evaluation import check_nearest_centroid, check_slerp
 from lecturelib.exercises.reparametrization import check_sampler, check_score_baseline
 from lecturelib.exercises.sparse_coding import check_fista, check_soft_threshold
 from lecturelib.exercises.vae import check_gaussian_kl, check_iwae
 
 __all__ = ["CheckFailed", "ExerciseCheck", "all_checks",
            "check_soft_threshold", "check_fista",                 # 01 sparse coding
+           "check_logit_gradients", "check_tied_ista_step", "check_kl_sparsity",  # 02 autoencoders
+           "check_optimal_denoiser", "check_linear_denoiser", "check_masking_noise",  # 03 denoising
            "check_gaussian_kl", "check_iwae",                     # 04 variational autoencoders
-           "check_sampler", "check_score_baseline"]               # 05 the reparametrization trick
+           "check_sampler", "check_score_baseline",               # 05 the reparametrization trick
+           "check_nearest_centroid", "check_slerp"]               # 06 evaluating representations
