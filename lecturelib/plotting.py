@@ -185,6 +185,8 @@ def image_rows(rows: list[np.ndarray], row_labels: list[str], *, ax_size: float 
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
+            for spine in ax.spines.values():
+                spine.set_visible(False)
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     if suptitle:
         fig.suptitle(suptitle)
