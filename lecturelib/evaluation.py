@@ -67,6 +67,9 @@ def linear_probe_curve(train_features: np.ndarray, train_labels: np.ndarray, tes
     For every ``n`` in ``num_labels`` and every repeat, ``n`` training samples are drawn (stratified
     when ``n`` allows one per class), features standardised on them, and the probe scored on the
     whole test set. Classes absent from a small draw simply cannot be predicted (honest at 10 labels).
+    The same ``random_state`` draws the same labelled samples for every representation (the draws
+    depend on the labels only), so curves of different features are paired comparisons. With
+    ``n == n_samples`` every repeat would fit the same set, so it is fitted once.
     """
     train_features = _check_features(train_features, train_labels, "train_features")
     test_features = _check_features(test_features, test_labels, "test_features")
@@ -84,6 +87,9 @@ def linear_probe_curve(train_features: np.ndarray, train_labels: np.ndarray, tes
     accuracy = np.zeros((len(num_labels), repeats))
     for i, n in enumerate(num_labels):
         for r in range(repeats):
+            if n == len(train_features) and r > 0:  # every draw of all samples is the same set: one fit
+                accuracy[i, r] = accuracy[i, 0]
+                continue
             index = _draw_labelled(train_labels, classes, n, rng)
             if len(np.unique(train_labels[index])) < 2:  # a one-class draw: the probe predicts that class
                 accuracy[i, r] = np.mean(test_labels == train_labels[index][0])
@@ -195,3 +201,38 @@ def latent_grid(decode: Callable[[torch.Tensor], torch.Tensor], *, num_per_axis:
     if images.shape[0] != num_per_axis ** 2:
         raise ValueError(f"decode must return one image per code, got {images.shape[0]} for {num_per_axis ** 2}")
     return images.reshape(num_per_axis, num_per_axis, *images.shape[1:])
+
+
+PATHS: tuple[str, ...] = ("linear", "spherical", "pixel")
+"""Interpolation paths of :func:`interpolation_images`: two in latent space, one in pixel space."""
+
+
+@torch.no_grad()
+def interpolation_images(x_start: np.ndarray, x_end: np.ndarray, num_steps: int, path: str = "linear", *,
+                         encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                         decode: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                         device: str | torch.device = "cpu") -> np.ndarray:
+    """Images along a path between two inputs ``(n_features,)``: shape ``(num_steps, n_features)``.
+
+    ``path="pixel"`` cross-fades the inputs, ``(1 - t) x_start + t x_end`` (endpoints are the inputs).
+    ``path="linear"`` or ``"spherical"`` encodes both inputs with ``encode`` (``(n, n_features) ->
+    (n, n_latents)``, e.g. a VAE's mean), interpolates the codes with :func:`interpolate` and decodes
+    every point with ``decode`` (``(n, n_latents) -> (n, n_features)``, e.g. the decoder's mean), so
+    the endpoints are the reconstructions ``decode(encode(x))``. Chapter "Evaluating representations".
+    """
+    a, b = np.asarray(x_start, dtype=np.float32), np.asarray(x_end, dtype=np.float32)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"x_start and x_end must be vectors (n_features,) of the same shape, "
+                         f"got {a.shape} and {b.shape}")
+    if path not in PATHS:
+        raise ValueError(f"path={path!r} is not known; expected one of {PATHS}")
+    if path == "pixel":
+        return interpolate(a, b, num_steps, path="linear").astype(np.float32)
+    if encode is None or decode is None:
+        raise ValueError(f"path={path!r} interpolates in latent space and needs both encode and decode")
+    x = torch.as_tensor(np.stack([a, b]), device=device)
+    codes = encode(x)
+    if codes.ndim != 2 or codes.shape[0] != 2:
+        raise ValueError(f"encode must return codes of shape (n_samples, n_latents), got {tuple(codes.shape)}")
+    images = decode(interpolate(codes[0], codes[1], num_steps, path=path))
+    return images.reshape(num_steps, -1).detach().cpu().numpy()

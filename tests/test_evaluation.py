@@ -98,3 +98,61 @@ def test_latent_grid_orders_axes():
     assert grid[0, 0, 1, 0] == 1.5 and grid[-1, 0, 1, 0] == -1.5  # h_2 decreases down a column
     with pytest.raises(ValueError, match="one image per code"):
         ev.latent_grid(lambda c: c[:3], num_per_axis=3)
+
+
+def test_probe_fits_all_labels_once_and_pairs_draws():
+    X, y = blobs()
+    curve = ev.linear_probe_curve(X[:200], y[:200], X[200:], y[200:], [10, 200], repeats=3)
+    assert np.all(curve.accuracy[1] == curve.accuracy[1, 0])  # all 200 samples: the same set every repeat
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    direct = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X[:200], y[:200])
+    assert curve.accuracy[1, 0] == pytest.approx(direct.score(X[200:], y[200:]))
+    # the draws depend on the labels only: a representation that is the label scores 1 on every draw
+    # that sees every class, whatever the other representation was
+    onehot = np.eye(3)[y] + 0.01 * np.random.default_rng(0).normal(size=(len(y), 3))
+    perfect = ev.linear_probe_curve(onehot[:200], y[:200], onehot[200:], y[200:], [10, 200], repeats=3)
+    assert np.all(perfect.accuracy == 1.0)
+
+
+def _toy_autoencoder():
+    W = torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])  # codes (n, 2) from inputs (n, 3)
+
+    def encode(x):
+        return x @ W.T
+
+    def decode(h):
+        return torch.sigmoid(h @ W)
+
+    return encode, decode
+
+
+@pytest.mark.parametrize("path", ["linear", "spherical"])
+def test_latent_interpolation_endpoints_are_reconstructions(path):
+    encode, decode = _toy_autoencoder()
+    a, b = np.array([0.2, 0.9, 0.5], np.float32), np.array([0.8, 0.1, 0.3], np.float32)
+    images = ev.interpolation_images(a, b, 6, path, encode=encode, decode=decode)
+    assert images.shape == (6, 3)
+    recon = decode(encode(torch.as_tensor(np.stack([a, b])))).numpy()
+    np.testing.assert_allclose(images[[0, -1]], recon, rtol=1e-6)
+    assert not np.allclose(images[0], a)  # reconstructions, not the inputs
+    if path == "linear":  # decoded midpoint of the linear path = decode of the mean code
+        mid = ev.interpolation_images(a, b, 3, path, encode=encode, decode=decode)[1]
+        np.testing.assert_allclose(mid, decode(encode(torch.as_tensor((a + b)[None] / 2)))[0].numpy(), rtol=1e-6)
+
+
+def test_pixel_interpolation_and_validation():
+    a, b = np.zeros(4, np.float32), np.ones(4, np.float32)
+    images = ev.interpolation_images(a, b, 5, "pixel")
+    np.testing.assert_array_equal(images[0], a)
+    np.testing.assert_array_equal(images[-1], b)
+    np.testing.assert_allclose(images[2], 0.5)
+    with pytest.raises(ValueError, match="needs both encode and decode"):
+        ev.interpolation_images(a, b, 5, "linear")
+    with pytest.raises(ValueError, match="expected one of"):
+        ev.interpolation_images(a, b, 5, "bezier")
+    with pytest.raises(ValueError, match="same shape"):
+        ev.interpolation_images(a, np.ones(3), 5, "pixel")
+    with pytest.raises(ValueError, match="codes of shape"):
+        ev.interpolation_images(a, b, 5, "linear", encode=lambda x: x.sum(), decode=lambda h: h)
