@@ -106,3 +106,58 @@ def plot_history(history, names: tuple[str, ...] = ("loss",), *, ax: plt.Axes | 
         ax.set_title(title)
     ax.legend()
     return ax
+
+
+def traversal_grid(traversal: np.ndarray, values: np.ndarray, *, row_labels: list[str] | None = None,
+                   ax_size: float = 0.7, title: str | None = None) -> plt.Figure:
+    """Latent traversals: ``traversal`` ``(n_rows, n_values, C, H, W)`` or ``(n_rows, n_values, H, W)``,
+    one row per latent, columns the offsets ``values`` ``(n_values,)`` (chapter 7)."""
+    traversal = np.asarray(traversal, dtype=float)
+    if traversal.ndim == 5:
+        traversal = traversal[:, :, 0] if traversal.shape[2] == 1 else traversal.transpose(0, 1, 3, 4, 2)
+    if traversal.ndim not in (4, 5) or traversal.shape[1] != len(values):
+        raise ValueError(f"traversal must be (n_rows, {len(values)}, [C,] H, W), got {traversal.shape}")
+    n_rows, n_cols = traversal.shape[:2]
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(n_cols * ax_size + 1.0, n_rows * ax_size + 0.5), squeeze=False)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            ax = axes[i, j]
+            ax.imshow(np.clip(traversal[i, j], 0, 1), cmap="gray", vmin=0.0, vmax=1.0)
+            ax.set_xticks([]); ax.set_yticks([])
+            ax.grid(False)
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if i == 0:
+                ax.set_title(f"{values[j]:+.1f}", fontsize=7)
+        if row_labels is not None:
+            axes[i, 0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return fig
+
+
+def mi_heatmap(mi: np.ndarray, factor_names: list[str] | tuple[str, ...], *, ax: plt.Axes | None = None,
+               normalizer: np.ndarray | None = None, title: str | None = None) -> plt.Axes:
+    """Heat map of a latent x factor matrix ``mi`` ``(n_latents, n_factors)``, values printed in each cell.
+
+    ``normalizer`` ``(n_factors,)`` (e.g. the factor entropies) divides each column (chapter 7).
+    """
+    mi = np.asarray(mi, dtype=float)
+    if mi.ndim != 2 or mi.shape[1] != len(factor_names):
+        raise ValueError(f"mi must be (n_latents, {len(factor_names)}), got {mi.shape}")
+    shown = mi / np.asarray(normalizer, dtype=float)[None, :] if normalizer is not None else mi
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.9 * mi.shape[1] + 1.5, 0.35 * mi.shape[0] + 1.0))
+    image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=max(float(shown.max()), 1e-12), aspect="auto")
+    ax.grid(False)
+    ax.set_xticks(range(mi.shape[1]), factor_names)
+    ax.set_yticks(range(mi.shape[0]), [f"z{j}" for j in range(mi.shape[0])])
+    threshold = 0.6 * shown.max()
+    for (j, k), value in np.ndenumerate(shown):
+        ax.text(k, j, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                color="white" if value > threshold else "#222222")
+    ax.figure.colorbar(image, ax=ax, fraction=0.05)
+    if title:
+        ax.set_title(title)
+    return ax

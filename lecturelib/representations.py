@@ -10,8 +10,8 @@ ground-truth data set. This module builds the representations the metrics chapte
   the codes;
 - **codes of raw pixels**: the pixels themselves, PCA and FastICA (scikit-learn) fitted on
   rendered images (the baselines of Higgins et al. 2017);
-- **VAE encoders**: the posterior mean of a trained conv VAE, and :func:`train_dsprites_vae`,
-  a train-or-load β-VAE on streamed dSprites;
+- **VAE encoders**: the posterior mean of a trained conv VAE (chapter 7's
+  :func:`lecturelib.disentanglement.train_beta_vae` trains and stores them);
 - :func:`beta_vae_points`, the training points of the BetaVAE metric built as the slide says,
   exposed so the chapter can look at them.
 
@@ -22,7 +22,7 @@ codes ``(n, n_latents)`` of the same kind, so they run with the metrics' ``devic
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import warnings
@@ -33,12 +33,7 @@ import torch
 from sklearn.decomposition import PCA, FastICA
 from sklearn.exceptions import ConvergenceWarning
 
-from lecturelib.artifacts import artifact
-from lecturelib.config import resolve_device
-from lecturelib.data.dsprites import DSprites
-from lecturelib.models.dsprites_conv import dsprites_conv_vae
-from lecturelib.training import train
-from lecturelib.vae import VAE, elbo_loss, make_fast_loss
+from lecturelib.vae import VAE
 
 __all__ = [
     "CONTROLLED",
@@ -51,8 +46,6 @@ __all__ = [
     "controlled_encoders",
     "fit_pixel_encoder",
     "flatten_pixels",
-    "load_dsprites_vae",
-    "train_dsprites_vae",
 ]
 
 CONTROLLED: tuple[str, ...] = ("true factors", "rotation", "noise", "duplicated", "missing")
@@ -250,51 +243,6 @@ class VAEMeanEncoder:
         if isinstance(images, torch.Tensor):
             return mu.to(images.device)
         return mu.double().cpu().numpy()
-
-
-@artifact("dsprites_vae_metrics")
-def train_dsprites_vae(*, beta: float, seed: int = 0, num_steps: int = 2_000, batch_size: int = 64,
-                       lr: float = 5e-4, n_latents: int = 10,
-                       subset: dict[str, list[int]] | None = None) -> dict[str, Any]:
-    """Train the standard dSprites conv VAE with the β-VAE loss on streamed batches; trained once, then loaded.
-
-    ``beta = 1`` is the VAE. Batches are drawn uniformly from the grid (or ``subset``) and rendered
-    on the device (``LECTURELIB_DEVICE`` or ``"auto"``) by :meth:`DSprites.batches`.
-
-    Returns
-    -------
-    dict with ``state_dict`` (CPU tensors), ``n_latents``, ``n_channels``, ``beta`` and ``history``
-    (``steps``, ``train`` per-term means between log points, ``seconds``); see :func:`load_dsprites_vae`.
-    """
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
-    if num_steps < 1 or batch_size < 1 or n_latents < 1:
-        raise ValueError(f"num_steps, batch_size and n_latents must be >= 1, got {num_steps}, {batch_size}, {n_latents}")
-    device = resolve_device(None)
-    data = DSprites(64, subset=subset)
-    model = dsprites_conv_vae(n_latents, data.channels, seed=seed).to(device)
-    stream = data.batches(batch_size, seed=seed, device=device)
-
-    def next_batch(size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
-        return (next(stream)[0],)
-
-    loss_fn = make_fast_loss(model, elbo_loss(beta), device=device)
-    history = train(model, loss_fn, next_batch, num_steps=num_steps, batch_size=batch_size, lr=lr,
-                    seed=seed, device=device, num_logs=min(50, num_steps))
-    state = {name: t.detach().to("cpu", memory_format=torch.contiguous_format).clone()
-             for name, t in model.state_dict().items()}
-    return {"state_dict": state, "n_latents": n_latents, "n_channels": data.channels, "beta": float(beta),
-            "history": {"steps": history.steps, "train": history.train, "seconds": history.seconds}}
-
-
-def load_dsprites_vae(result: Mapping[str, Any]) -> VAE:
-    """The conv VAE of a :func:`train_dsprites_vae` result, on the CPU, in eval mode."""
-    missing = {"state_dict", "n_latents", "n_channels"} - set(result)
-    if missing:
-        raise ValueError(f"result must be a train_dsprites_vae result; it lacks {sorted(missing)}")
-    model = dsprites_conv_vae(int(result["n_latents"]), int(result["n_channels"]))
-    model.load_state_dict(result["state_dict"])
-    return model.eval()
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,8 +22,6 @@ from lecturelib.representations import (
     controlled_encoders,
     fit_pixel_encoder,
     flatten_pixels,
-    load_dsprites_vae,
-    train_dsprites_vae,
 )
 
 SUBSET = {"scale": [0, 5], "orientation": [0, 5], "posX": [0, 10, 20, 31], "posY": [0, 10, 20, 31]}
@@ -147,22 +145,3 @@ def test_vae_mean_encoder_matches_the_encoder(data):
         expected = model.encoder(torch.as_tensor(images))[0].double().numpy()
     np.testing.assert_allclose(codes, expected, atol=1e-6)
     assert isinstance(encode(torch.as_tensor(images)), torch.Tensor)
-
-
-def test_train_dsprites_vae_is_stored_and_loaded(tmp_path, monkeypatch):
-    monkeypatch.setenv("LECTURELIB_CACHE", str(tmp_path))
-    monkeypatch.setenv("LECTURELIB_DEVICE", "cpu")
-    torch.set_num_threads(1)
-    params = dict(beta=4.0, num_steps=2, batch_size=4, n_latents=3, subset={k: list(v) for k, v in SUBSET.items()})
-    first = train_dsprites_vae(**params)
-    assert train_dsprites_vae.last_provenance.params == params
-    second = train_dsprites_vae(**params)  # loaded, not retrained
-    for name, tensor in first["state_dict"].items():
-        torch.testing.assert_close(second["state_dict"][name], tensor)
-    model = load_dsprites_vae(second)
-    assert model.n_latents == 3 and not model.training
-    assert len(first["history"]["steps"]) == 2 and np.isfinite(first["history"]["train"]["loss"]).all()
-    with pytest.raises(ValueError, match="beta"):
-        train_dsprites_vae(beta=-1.0, num_steps=1)
-    with pytest.raises(ValueError, match="lacks"):
-        load_dsprites_vae({"state_dict": {}})

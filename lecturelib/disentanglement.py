@@ -1,0 +1,334 @@
+"""Disentanglement: ICA on the cocktail party, the β-VAE on dSprites, and what its latents carry.
+
+Used by chapter 7 ("Disentanglement and the β-VAE"). Three groups of functions:
+
+- **prior disentangling (ICA)**: :func:`cocktail_party_sources`, :func:`mixing_matrix` and
+  :func:`match_sources` build the slide's model ``x = A z`` with independent non-Gaussian
+  sources and score how well an unmixing recovers them (up to order, sign and scale);
+- **the β-VAE**: :func:`train_beta_vae` trains the standard dSprites conv VAE with the
+  β-weighted ELBO on streamed batches and is an :func:`~lecturelib.artifacts.artifact`
+  (trained once, loaded afterwards with its provenance); :func:`load_beta_vae` rebuilds the model;
+- **what the latents carry**: :func:`encode`, :func:`kl_per_latent`, :func:`latent_traversal`,
+  :func:`dominant_latents` (on a latent x factor mutual-information matrix, which
+  :func:`lecturelib.metrics.mutual_info_matrix` computes) and :func:`aggregate_posterior_samples`
+  (draws from the aggregate posterior, whose total correlation
+  :func:`lecturelib.metrics.gaussian_total_correlation` estimates).
+
+Conventions: codes ``(n_samples, n_latents)``, factors ``(n_samples, n_factors)``, images
+``(n_samples, C, 64, 64)`` (scikit-learn layout, see the notation page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import signal
+from scipy.optimize import linear_sum_assignment
+
+from lecturelib.artifacts import artifact
+from lecturelib.config import resolve_device
+from lecturelib.data.dsprites import DSprites
+from lecturelib.metrics import gaussian_total_correlation, mutual_info_matrix
+from lecturelib.models.dsprites_conv import dsprites_conv_vae
+from lecturelib.training import train
+from lecturelib.vae import VAE, elbo_loss, log_likelihood, make_fast_loss
+
+__all__ = [
+    "cocktail_party_sources", "mixing_matrix", "match_sources",
+    "beta_vae_loss", "make_dsprites", "train_beta_vae", "load_beta_vae",
+    "encode", "kl_per_latent", "latent_traversal", "decode_codes",
+    "aggregate_posterior_samples", "dominant_latents", "evaluate_beta_vae",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Prior disentangling: the cocktail-party problem
+# --------------------------------------------------------------------------------------------
+
+def cocktail_party_sources(n_samples: int = 2000, *, duration: float = 8.0, noise: float = 0.05,
+                           random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three independent "speakers": a sine, a square wave and a sawtooth, plus a little noise.
+
+    Returns the times ``t`` ``(n_samples,)`` and the sources ``Z`` ``(n_samples, 3)``, each
+    column standardised (zero mean, unit variance). The waves are non-Gaussian, which is what
+    ICA needs (scikit-learn's FastICA example uses the same three).
+    """
+    if not isinstance(n_samples, (int, np.integer)) or n_samples < 10:
+        raise ValueError(f"n_samples must be an int >= 10, got {n_samples!r}")
+    if duration <= 0 or noise < 0:
+        raise ValueError(f"duration must be > 0 and noise >= 0, got {duration} and {noise}")
+    rng = np.random.default_rng(random_state)
+    t = np.linspace(0.0, duration, int(n_samples))
+    Z = np.stack([np.sin(2.0 * t), np.sign(np.sin(3.0 * t)), signal.sawtooth(2.0 * np.pi * t)], axis=1)
+    Z = Z + noise * rng.standard_normal(Z.shape)
+    Z = (Z - Z.mean(0)) / Z.std(0)
+    return t, Z
+
+
+def mixing_matrix(n_sources: int = 3, *, random_state: int = 0, min_singular_value: float = 0.3) -> np.ndarray:
+    """A random, well-conditioned square mixing matrix ``A`` ``(n_sources, n_sources)`` for ``x = A z``.
+
+    Entries are drawn from U(0.5, 1.5) with random signs until the smallest singular value exceeds
+    ``min_singular_value`` (every "microphone" hears every speaker).
+    """
+    if not isinstance(n_sources, (int, np.integer)) or n_sources < 1:
+        raise ValueError(f"n_sources must be a positive int, got {n_sources!r}")
+    rng = np.random.default_rng(random_state)
+    for _ in range(1000):
+        A = rng.uniform(0.5, 1.5, (n_sources, n_sources)) * rng.choice([-1.0, 1.0], (n_sources, n_sources))
+        if np.linalg.svd(A, compute_uv=False).min() > min_singular_value:
+            return A
+    raise ValueError(f"no {n_sources}x{n_sources} matrix with singular values > {min_singular_value} found")
+
+
+def match_sources(Z: np.ndarray, Z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Match estimated components to true sources up to order and sign; return how well each matches.
+
+    Parameters
+    ----------
+    Z : array (n_samples, n_sources), the true sources
+    Z_hat : array (n_samples, n_components), the estimate (``n_components >= n_sources``)
+
+    Returns
+    -------
+    order : int array (n_sources,), the component matched to each source (Hungarian matching on
+        the absolute correlation)
+    correlation : array (n_sources,), the absolute correlation of each source with its component
+        (1 = recovered up to sign and scale, the indeterminacy of ICA)
+    """
+    Z, Z_hat = np.asarray(Z, dtype=float), np.asarray(Z_hat, dtype=float)
+    if Z.ndim != 2 or Z_hat.ndim != 2 or Z.shape[0] != Z_hat.shape[0]:
+        raise ValueError(f"Z and Z_hat must be (n_samples, n_sources) and (n_samples, n_components) with the "
+                         f"same n_samples, got {Z.shape} and {Z_hat.shape}")
+    if Z_hat.shape[1] < Z.shape[1]:
+        raise ValueError(f"Z_hat needs at least {Z.shape[1]} components, got {Z_hat.shape[1]}")
+    k = Z.shape[1]
+    corr = np.abs(np.corrcoef(Z.T, Z_hat.T)[:k, k:])  # (n_sources, n_components)
+    rows, cols = linear_sum_assignment(-corr)
+    order = np.empty(k, dtype=np.int64)
+    order[rows] = cols
+    return order, corr[np.arange(k), order]
+
+
+# --------------------------------------------------------------------------------------------
+# The β-VAE on dSprites
+# --------------------------------------------------------------------------------------------
+
+def beta_vae_loss(beta: float):
+    """The β-VAE loss for :func:`lecturelib.training.train`: ``-(reconstruction - beta * KL)``, batch mean.
+
+    The β-VAE objective of Higgins et al. is the ELBO with the KL term weighted by ``beta``;
+    ``beta = 1`` is the VAE. This is :func:`lecturelib.vae.elbo_loss` (its terms are logged too).
+    """
+    return elbo_loss(beta)
+
+
+def make_dsprites(variant: str = "binary", subset: Mapping[str, Sequence[int]] | None = None) -> DSprites:
+    """The 64x64 dSprites (full grid, or the ``subset`` of :class:`~lecturelib.data.dsprites.DSprites`)."""
+    return DSprites(64, variant=variant, subset=subset)
+
+
+@artifact("beta_vae_dsprites")
+def train_beta_vae(*, beta: float, seed: int = 0, num_steps: int = 10_000, batch_size: int = 256,
+                   lr: float = 5e-4, n_latents: int = 10, variant: str = "binary",
+                   subset: dict[str, list[int]] | None = None, num_logs: int = 50) -> dict[str, Any]:
+    """Train the standard dSprites conv VAE with the β-VAE loss; trained once, then loaded.
+
+    Batches are rendered on the training device by :meth:`DSprites.batches` (uniform draws over the
+    grid, seeded by ``seed``), so data never wait on the host. The device is ``LECTURELIB_DEVICE``
+    or ``"auto"`` (CUDA when present, then with :func:`lecturelib.vae.make_fast_loss`). The
+    parameters are keywords so that they key the stored result (see :mod:`lecturelib.artifacts`).
+
+    Returns
+    -------
+    dict with ``state_dict`` (CPU tensors), ``n_latents``, ``n_channels``, ``beta``, ``history``
+    (``steps``, ``train`` = per-term means between log points, ``seconds``) and ``images_per_second``.
+    """
+    if beta < 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    if num_steps < 1 or batch_size < 1 or n_latents < 1:
+        raise ValueError(f"num_steps, batch_size and n_latents must be >= 1, got {num_steps}, {batch_size}, {n_latents}")
+    device = resolve_device(None)
+    data = make_dsprites(variant, subset)
+    model = dsprites_conv_vae(n_latents, data.channels, seed=seed).to(device)
+    stream = data.batches(batch_size, seed=seed, device=device)
+
+    def next_batch(size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        return (next(stream)[0],)
+
+    loss_fn = make_fast_loss(model, beta_vae_loss(beta), device=device)
+    history = train(model, loss_fn, next_batch, num_steps=num_steps, batch_size=batch_size, lr=lr,
+                    seed=seed, device=device, num_logs=num_logs)
+    state = {name: tensor.detach().to("cpu", memory_format=torch.contiguous_format).clone()
+             for name, tensor in model.state_dict().items()}
+    return {"state_dict": state, "n_latents": n_latents, "n_channels": data.channels, "beta": float(beta),
+            "history": {"steps": history.steps, "train": history.train, "seconds": history.seconds},
+            "images_per_second": num_steps * batch_size / max(history.seconds, 1e-9)}
+
+
+def load_beta_vae(result: Mapping[str, Any]) -> VAE:
+    """The conv VAE of a :func:`train_beta_vae` result, on the CPU, in eval mode."""
+    missing = {"state_dict", "n_latents", "n_channels"} - set(result)
+    if missing:
+        raise ValueError(f"result must be a train_beta_vae result; it lacks {sorted(missing)}")
+    model = dsprites_conv_vae(int(result["n_latents"]), int(result["n_channels"]))
+    model.load_state_dict(result["state_dict"])
+    return model.eval()
+
+
+# --------------------------------------------------------------------------------------------
+# What the latents carry
+# --------------------------------------------------------------------------------------------
+
+def _check_images(model: VAE, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+    images = torch.as_tensor(images)
+    if images.ndim != 4 or not images.is_floating_point():
+        raise ValueError(f"images must be a float tensor (n_samples, C, H, W), got {tuple(images.shape)} "
+                         f"{images.dtype}")
+    return images
+
+
+@torch.no_grad()
+def encode(model: VAE, images: torch.Tensor | np.ndarray, *, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Encoder outputs ``(mu, log_var)``, each a float64 array ``(n_samples, n_latents)``.
+
+    ``images`` ``(n_samples, C, 64, 64)`` are encoded ``batch_size`` at a time on the model's device.
+    """
+    images = _check_images(model, images)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    parts = [model.encode(images[s:s + batch_size].to(device)) for s in range(0, len(images), batch_size)]
+    model.train(was_training)
+    mu = torch.cat([p[0] for p in parts]).double().cpu().numpy()
+    log_var = torch.cat([p[1] for p in parts]).double().cpu().numpy()
+    return mu, log_var
+
+
+def kl_per_latent(mu: np.ndarray, log_var: np.ndarray) -> np.ndarray:
+    """Mean over samples of KL(q(z_j|x) || N(0, 1)) for each latent ``j``: array ``(n_latents,)``, nats.
+
+    The β-VAE's KL term is the sum of these; a latent with KL near 0 is unused (its posterior is
+    the prior whatever the image).
+    """
+    mu, log_var = np.asarray(mu, dtype=float), np.asarray(log_var, dtype=float)
+    if mu.ndim != 2 or mu.shape != log_var.shape:
+        raise ValueError(f"mu and log_var must both be (n_samples, n_latents), got {mu.shape} and {log_var.shape}")
+    per = 0.5 * (np.exp(log_var) + mu**2 - 1.0 - log_var)
+    return per.mean(axis=0)
+
+
+@torch.no_grad()
+def decode_codes(model: VAE, codes: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Decoder means E[x|z] ``(n, C, 64, 64)`` in [0, 1] for codes ``(n, n_latents)``."""
+    codes = torch.as_tensor(np.asarray(codes), dtype=torch.float32)
+    if codes.ndim != 2 or codes.shape[1] != model.n_latents:
+        raise ValueError(f"codes must have shape (n, {model.n_latents}), got {tuple(codes.shape)}")
+    device = next(model.parameters()).device
+    return model.mean(model.decode(codes.to(device))).cpu().numpy()
+
+
+def latent_traversal(model: VAE, image: torch.Tensor | np.ndarray, values: Sequence[float] | np.ndarray,
+                     latents: Sequence[int] | None = None) -> np.ndarray:
+    """Decode ``mu(x) + t e_j`` for each latent ``j`` and each offset ``t``: one row per latent.
+
+    Parameters
+    ----------
+    image : array (C, 64, 64) or (1, C, 64, 64), the image whose code ``mu(x)`` is the centre
+    values : offsets ``t`` (n_values,), in prior standard deviations
+    latents : which latents to move (default: all, in order)
+
+    Returns
+    -------
+    array (n_rows, n_values, C, 64, 64) of decoder means.
+    """
+    image = torch.as_tensor(np.asarray(image), dtype=torch.float32)
+    if image.ndim == 3:
+        image = image[None]
+    image = _check_images(model, image)
+    if image.shape[0] != 1:
+        raise ValueError(f"image must be one image (C, H, W), got {tuple(image.shape)}")
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    latents = list(range(model.n_latents)) if latents is None else [int(j) for j in latents]
+    if values.size == 0 or any(not 0 <= j < model.n_latents for j in latents):
+        raise ValueError(f"values must be non-empty and latents in [0, {model.n_latents}), got {values} and {latents}")
+    mu, _ = encode(model, image)
+    codes = np.repeat(mu, len(latents) * values.size, axis=0).reshape(len(latents), values.size, -1)
+    codes[np.arange(len(latents))[:, None], np.arange(values.size)[None, :], np.asarray(latents)[:, None]] += values
+    decoded = decode_codes(model, codes.reshape(-1, model.n_latents))
+    return decoded.reshape(len(latents), values.size, *decoded.shape[1:])
+
+
+def aggregate_posterior_samples(mu: np.ndarray, log_var: np.ndarray, *, random_state: int = 0) -> np.ndarray:
+    """One draw ``z ~ q(z|x)`` per sample: a sample of the aggregate posterior ``q(z) = E_x q(z|x)``.
+
+    ``mu``, ``log_var`` ``(n_samples, n_latents)`` -> ``z`` ``(n_samples, n_latents)``.
+    """
+    mu, log_var = np.asarray(mu, dtype=float), np.asarray(log_var, dtype=float)
+    if mu.ndim != 2 or mu.shape != log_var.shape:
+        raise ValueError(f"mu and log_var must both be (n_samples, n_latents), got {mu.shape} and {log_var.shape}")
+    rng = np.random.default_rng(random_state)
+    return mu + np.exp(0.5 * log_var) * rng.standard_normal(mu.shape)
+
+
+def dominant_latents(mi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each factor, the latent with the most information about it and its margin over the runner-up.
+
+    Parameters
+    ----------
+    mi : array (n_latents, n_factors), e.g. :func:`lecturelib.metrics.mutual_info_matrix`
+
+    Returns
+    -------
+    top : int array (n_factors,), the latent with the largest ``mi[:, k]``
+    ratio : array (n_factors,), largest / second-largest ``mi[:, k]`` (``inf`` if the second is 0;
+        a factor "carried mainly by one latent" has a large ratio)
+    """
+    mi = np.asarray(mi, dtype=float)
+    if mi.ndim != 2 or mi.shape[0] < 2 or np.any(mi < 0) or not np.all(np.isfinite(mi)):
+        raise ValueError(f"mi must be a finite non-negative array (n_latents >= 2, n_factors), got shape {mi.shape}")
+    ordered = np.sort(mi, axis=0)[::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(ordered[1] > 0, ordered[0] / np.where(ordered[1] > 0, ordered[1], 1.0), np.inf)
+    return mi.argmax(axis=0), ratio
+
+
+@torch.no_grad()
+def evaluate_beta_vae(model: VAE, images: torch.Tensor, factors: np.ndarray | torch.Tensor, *,
+                      batch_size: int = 1024, num_bins: int = 20, random_state: int = 0) -> dict[str, Any]:
+    """Everything chapter 7 reads off a trained model, on held-out ``images`` with their ``factors``.
+
+    Parameters
+    ----------
+    images : tensor (n_samples, C, 64, 64)
+    factors : int array (n_samples, n_factors), the images' ground-truth class indices
+
+    Returns
+    -------
+    dict with ``mu``, ``log_var`` (n_samples, n_latents); ``kl_per_latent`` (n_latents,) and
+    ``kl`` (their sum), nats; ``reconstruction``: mean of -log p(x | z = mu(x)), nats per image;
+    ``mi`` (n_latents, n_factors): :func:`lecturelib.metrics.mutual_info_matrix` of the means;
+    ``tc_sampled`` / ``tc_means``: Gaussian total correlation of a sample of the aggregate
+    posterior (one ``z ~ q(z|x)`` per image) and of the means.
+    """
+    images = _check_images(model, images)
+    factors = np.asarray(factors.cpu() if isinstance(factors, torch.Tensor) else factors)
+    if factors.ndim != 2 or len(factors) != len(images):
+        raise ValueError(f"factors must be (n_samples={len(images)}, n_factors), got {factors.shape}")
+    mu, log_var = encode(model, images, batch_size=batch_size)
+    device = next(model.parameters()).device
+    nll = []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].to(device)
+        logits = model.decode(torch.as_tensor(mu[start:start + batch_size], dtype=torch.float32, device=device))
+        nll.append(-log_likelihood(x, logits, model.likelihood).double().cpu())
+    kl = kl_per_latent(mu, log_var)
+    return {"mu": mu, "log_var": log_var, "kl_per_latent": kl, "kl": float(kl.sum()),
+            "reconstruction": float(torch.cat(nll).mean()),
+            "mi": mutual_info_matrix(mu, factors, num_bins),
+            "tc_sampled": gaussian_total_correlation(aggregate_posterior_samples(mu, log_var,
+                                                                                 random_state=random_state)),
+            "tc_means": gaussian_total_correlation(mu)}

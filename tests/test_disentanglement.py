@@ -1,0 +1,190 @@
+"""Tests for lecturelib.disentanglement (chapter 7): ICA demo, β-VAE loss and training, latent tools."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from scipy.stats import kurtosis  # noqa: E402
+from sklearn.decomposition import PCA, FastICA  # noqa: E402
+
+from lecturelib.disentanglement import (  # noqa: E402
+    aggregate_posterior_samples, beta_vae_loss, cocktail_party_sources, decode_codes, dominant_latents, encode,
+    evaluate_beta_vae,
+    kl_per_latent, latent_traversal, load_beta_vae, match_sources, mixing_matrix, train_beta_vae,
+)
+from lecturelib.models.dsprites_conv import dsprites_conv_vae  # noqa: E402
+from lecturelib.plotting import mi_heatmap, traversal_grid  # noqa: E402
+from lecturelib.vae import gaussian_kl  # noqa: E402
+
+torch.set_num_threads(1)
+
+TINY_SUBSET = {"shape": [2], "orientation": [0], "scale": [0, 5], "posX": list(range(0, 32, 8)),
+               "posY": list(range(0, 32, 8))}
+
+
+# ------------------------------------------------------------------ ICA
+def test_sources_are_standardised_non_gaussian_and_deterministic():
+    t, Z = cocktail_party_sources(3000, random_state=1)
+    assert t.shape == (3000,) and Z.shape == (3000, 3)
+    np.testing.assert_allclose(Z.mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(Z.std(0), 1, atol=1e-12)
+    assert np.all(np.abs(kurtosis(Z, axis=0)) > 0.5)  # far from Gaussian (excess kurtosis 0)
+    np.testing.assert_array_equal(Z, cocktail_party_sources(3000, random_state=1)[1])
+    with pytest.raises(ValueError, match="n_samples"):
+        cocktail_party_sources(3)
+
+
+def test_mixing_matrix_is_well_conditioned_and_seeded():
+    A = mixing_matrix(4, random_state=3)
+    assert A.shape == (4, 4) and np.linalg.svd(A, compute_uv=False).min() > 0.3
+    np.testing.assert_array_equal(A, mixing_matrix(4, random_state=3))
+    with pytest.raises(ValueError, match="n_sources"):
+        mixing_matrix(0)
+
+
+def test_match_sources_undoes_permutation_sign_and_scale():
+    _, Z = cocktail_party_sources(1000)
+    Z_hat = np.stack([-2.0 * Z[:, 2], 0.5 * Z[:, 0], 3.0 * Z[:, 1]], axis=1)
+    order, corr = match_sources(Z, Z_hat)
+    np.testing.assert_array_equal(order, [1, 2, 0])
+    np.testing.assert_allclose(corr, 1.0, atol=1e-12)
+    with pytest.raises(ValueError, match="Z_hat needs"):
+        match_sources(Z, Z_hat[:, :2])
+    with pytest.raises(ValueError, match="same n_samples"):
+        match_sources(Z, Z_hat[:10])
+
+
+def test_fastica_recovers_the_sources_and_pca_does_not():
+    _, Z = cocktail_party_sources(2000)
+    X = Z @ mixing_matrix(3).T  # x = A z, one sample per row
+    ica = FastICA(n_components=3, whiten="unit-variance", random_state=0).fit_transform(X)
+    pca = PCA(n_components=3).fit_transform(X)
+    assert match_sources(Z, ica)[1].min() > 0.98
+    assert match_sources(Z, pca)[1].min() < 0.9
+
+
+# ------------------------------------------------------------------ β-VAE loss and training
+def test_beta_vae_loss_is_reconstruction_plus_beta_kl():
+    model = dsprites_conv_vae(4, seed=0).double()  # float64: the KL is tiny next to the reconstruction
+    x = (torch.rand(8, 1, 64, 64, generator=torch.Generator().manual_seed(0)) < 0.1).double()
+    outs = {}
+    for beta in (1.0, 4.0):
+        torch.manual_seed(5)  # the same noise eps for both betas
+        outs[beta] = beta_vae_loss(beta)(model, (x,))
+    for beta, out in outs.items():
+        torch.testing.assert_close(out["loss"], -out["reconstruction"] + beta * out["kl"])
+    # same draw: the two losses differ by exactly (4 - 1) * KL, and the KL is the analytic one
+    torch.testing.assert_close(outs[4.0]["loss"] - outs[1.0]["loss"], 3.0 * outs[1.0]["kl"])
+    mu, log_var = model.encode(x)
+    torch.testing.assert_close(outs[1.0]["kl"], gaussian_kl(mu, log_var).mean())
+
+
+def test_training_at_tiny_scale_decreases_the_loss_and_round_trips():
+    params = dict(beta=2.0, seed=0, num_steps=24, batch_size=16, lr=1e-3, n_latents=4, subset=TINY_SUBSET,
+                  num_logs=4)
+    result = train_beta_vae.__wrapped__(**params)  # the undecorated function: always trains
+    losses = result["history"]["train"]["loss"]
+    assert len(losses) == 4 and losses[-1] < losses[0] - 100  # nats per image
+    assert all(t.device.type == "cpu" for t in result["state_dict"].values())
+    model = load_beta_vae(result)
+    assert model.n_latents == 4 and not model.training
+    with pytest.raises(ValueError, match="lacks"):
+        load_beta_vae({"n_latents": 4})
+    with pytest.raises(ValueError, match="beta"):
+        train_beta_vae.__wrapped__(beta=-1.0)
+
+
+# ------------------------------------------------------------------ latent tools
+@pytest.fixture(scope="module")
+def model():
+    return dsprites_conv_vae(3, seed=1).eval()
+
+
+def test_kl_per_latent_sums_to_the_vae_kl():
+    rng = np.random.default_rng(0)
+    mu, log_var = rng.normal(size=(50, 6)), rng.normal(scale=0.5, size=(50, 6))
+    per = kl_per_latent(mu, log_var)
+    assert per.shape == (6,) and np.all(per >= 0)
+    total = gaussian_kl(torch.as_tensor(mu), torch.as_tensor(log_var)).mean().item()
+    np.testing.assert_allclose(per.sum(), total, rtol=1e-10)
+    np.testing.assert_allclose(kl_per_latent(np.zeros((3, 2)), np.zeros((3, 2))), 0.0)
+    with pytest.raises(ValueError, match="log_var"):
+        kl_per_latent(mu, log_var[:, :3])
+
+
+def test_encode_matches_the_model_in_batches(model):
+    x = (torch.rand(10, 1, 64, 64, generator=torch.Generator().manual_seed(2)) < 0.1).float()
+    mu, log_var = encode(model, x, batch_size=3)
+    ref_mu, ref_lv = model.encode(x)
+    np.testing.assert_allclose(mu, ref_mu.detach().double().numpy(), atol=1e-6)
+    np.testing.assert_allclose(log_var, ref_lv.detach().double().numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="images"):
+        encode(model, x[0])
+
+
+def test_latent_traversal_moves_one_latent_per_row(model):
+    x = (torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(3)) < 0.1).float()
+    values = np.array([-2.0, 0.0, 2.0])
+    grid = latent_traversal(model, x[0], values)
+    assert grid.shape == (3, 3, 1, 64, 64)
+    centre = decode_codes(model, encode(model, x)[0])
+    for j in range(3):  # t = 0 is the reconstruction from mu
+        np.testing.assert_allclose(grid[j, 1], centre[0], atol=1e-6)
+    mu = encode(model, x)[0][0]
+    shifted = mu.copy()
+    shifted[2] += 2.0
+    np.testing.assert_allclose(grid[2, 2], decode_codes(model, shifted[None])[0], atol=1e-6)
+    assert latent_traversal(model, x, values, latents=[1]).shape == (1, 3, 1, 64, 64)
+    with pytest.raises(ValueError, match="latents"):
+        latent_traversal(model, x, values, latents=[3])
+    with pytest.raises(ValueError, match="one image"):
+        latent_traversal(model, torch.cat([x, x]), values)
+
+
+def test_aggregate_posterior_samples_mix_the_posteriors():
+    mu = np.repeat([[2.0, -1.0]], 20_000, axis=0)
+    log_var = np.log(np.full_like(mu, 0.25))
+    z = aggregate_posterior_samples(mu, log_var, random_state=0)
+    np.testing.assert_allclose(z.mean(0), [2.0, -1.0], atol=0.02)
+    np.testing.assert_allclose(z.std(0), 0.5, atol=0.02)
+    np.testing.assert_array_equal(z, aggregate_posterior_samples(mu, log_var, random_state=0))
+
+
+def test_dominant_latents():
+    mi = np.array([[2.0, 0.1, 0.0], [0.5, 1.0, 0.0], [0.1, 0.9, 0.3]])
+    top, ratio = dominant_latents(mi)
+    np.testing.assert_array_equal(top, [0, 1, 2])
+    np.testing.assert_allclose(ratio, [4.0, 1.0 / 0.9, np.inf])
+    with pytest.raises(ValueError, match="non-negative"):
+        dominant_latents(-mi)
+
+
+def test_plot_helpers():
+    fig = traversal_grid(np.zeros((2, 3, 1, 8, 8)), np.array([-1.0, 0.0, 1.0]), row_labels=["a", "b"])
+    assert len(fig.axes) == 6
+    ax = mi_heatmap(np.eye(3)[:, :2], ["posX", "posY"], normalizer=np.array([2.0, 1.0]))
+    assert ax.get_xticklabels()[0].get_text() == "posX"
+    with pytest.raises(ValueError, match="traversal"):
+        traversal_grid(np.zeros((2, 3, 8, 8)), np.array([0.0]))
+    plt.close("all")
+
+
+def test_evaluate_beta_vae(model):
+    from lecturelib.data.dsprites import DSprites
+
+    data = DSprites(subset=TINY_SUBSET)
+    images, factors = data.sample(40, 0)
+    out = evaluate_beta_vae(model, images, factors, batch_size=16)
+    assert out["mu"].shape == (40, 3) and out["mi"].shape == (3, 3) and out["kl_per_latent"].shape == (3,)
+    np.testing.assert_allclose(out["kl"], out["kl_per_latent"].sum())
+    with torch.no_grad():  # -log p(x | mu): the Bernoulli cross-entropy summed over pixels
+        logits = model.decode(model.encode(images)[0])
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, images, reduction="none").sum((1, 2, 3))
+    np.testing.assert_allclose(out["reconstruction"], bce.mean().item(), rtol=1e-5)
+    assert out["tc_sampled"] >= 0 and out["tc_means"] >= 0
+    with pytest.raises(ValueError, match="factors"):
+        evaluate_beta_vae(model, images, factors[:5])
