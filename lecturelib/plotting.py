@@ -122,8 +122,8 @@ def annotated_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: lis
         raise ValueError(f"matrix must have shape ({len(row_labels)}, {len(col_labels)}), got {matrix.shape}")
     if ax is None:
         _, ax = plt.subplots(figsize=(0.75 * len(col_labels) + 2.2, 0.6 * len(row_labels) + 1.2))
-    image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
-    image.cmap.set_bad("#dddddd")
+    colormap = plt.get_cmap(cmap).with_extremes(bad="#dddddd")
+    image = ax.imshow(np.ma.masked_invalid(matrix), cmap=colormap, vmin=vmin, vmax=vmax, aspect="auto")
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     norm = mpl.colors.Normalize(vmin, vmax)
     for (i, j), value in np.ndenumerate(matrix):
