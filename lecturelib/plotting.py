@@ -212,6 +212,32 @@ def plot_embedding(embedding: np.ndarray, labels: np.ndarray, *, ax: plt.Axes | 
                                        "edgecolor": "none"})
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def annotated_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str] | None = None, *,
+                      ax: plt.Axes | None = None, vmin: float = -1.0, vmax: float = 1.0, cmap: str = "RdBu_r",
+                      digits: int = 2, title: str | None = None) -> plt.Axes:
+    """A matrix ``(n_rows, n_cols)`` as a heatmap with each value written in its cell (``nan``: "n/a").
+
+    Made for correlation matrices (chapter 9: rank correlations between metrics): a diverging colour
+    map centred on 0, text white on dark cells and dark on light ones.
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    col_labels = list(row_labels if col_labels is None else col_labels)
+    if matrix.ndim != 2 or matrix.shape != (len(row_labels), len(col_labels)):
+        raise ValueError(f"matrix must have shape ({len(row_labels)}, {len(col_labels)}), got {matrix.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.75 * len(col_labels) + 2.2, 0.6 * len(row_labels) + 1.2))
+    colormap = plt.get_cmap(cmap).with_extremes(bad="#dddddd")
+    image = ax.imshow(np.ma.masked_invalid(matrix), cmap=colormap, vmin=vmin, vmax=vmax, aspect="auto")
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    norm = mpl.colors.Normalize(vmin, vmax)
+    for (i, j), value in np.ndenumerate(matrix):
+        dark = np.isfinite(value) and abs(norm(value) - 0.5) > 0.3
+        ax.text(j, i, "n/a" if not np.isfinite(value) else f"{value:.{digits}f}", ha="center", va="center",
+                fontsize=8, color="white" if dark else "#222222")
+    ax.set_xticks(range(len(col_labels)), col_labels, rotation=40, ha="right")
+    ax.set_yticks(range(len(row_labels)), row_labels)
     ax.grid(False)
     if title:
         ax.set_title(title)
@@ -247,3 +273,5 @@ def image_rows(rows: list[np.ndarray], row_labels: list[str], *, ax_size: float 
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+

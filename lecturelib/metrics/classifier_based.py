@@ -60,13 +60,17 @@ if "use_legacy_attributes" in _LRCV_PARAMS:
     _LRCV_EXPLICIT["use_legacy_attributes"] = False
 
 
-def make_classifier(name: str, seed: int):
+def make_classifier(name: str, seed: int, boosting_rounds: int = 100):
     """A fresh scikit-learn classifier with every reference setting written out.
 
     ``name``: ``"logistic_ovr"`` (sklearn 0.20's ``LogisticRegression()``), ``"logistic_cv"``
     (sklearn 0.20's ``LogisticRegressionCV(Cs=10, cv=KFold(5))``), ``"gbt"`` (sklearn's
     ``GradientBoostingClassifier()``), ``"hgb"`` (fast stand-in for ``"gbt"``).
+    ``boosting_rounds``: trees per class of ``"gbt"``/``"hgb"`` (the reference's 100; fewer only
+    to make the tiny compute scale affordable, chapter 9).
     """
+    if not isinstance(boosting_rounds, (int, np.integer)) or boosting_rounds < 1:
+        raise ValueError(f"boosting_rounds must be a positive int, got {boosting_rounds!r}")
     if name == "logistic_ovr":
         # sklearn 0.20: LogisticRegression() = liblinear, one-vs-rest, C=1, tol=1e-4, max_iter=100.
         return OneVsRestClassifier(
@@ -83,13 +87,13 @@ def make_classifier(name: str, seed: int):
         )
     if name == "gbt":
         return GradientBoostingClassifier(
-            n_estimators=100, learning_rate=0.1, max_depth=3, subsample=1.0, random_state=seed
+            n_estimators=int(boosting_rounds), learning_rate=0.1, max_depth=3, subsample=1.0, random_state=seed
         )
     if name == "hgb":
         # Same depth, learning rate and number of rounds as "gbt"; min_samples_leaf=1 like GBT (HGB's
         # default of 20 would refuse to split the 10-sample downstream task); no early stopping.
         return HistGradientBoostingClassifier(
-            max_iter=100, learning_rate=0.1, max_depth=3, min_samples_leaf=1, early_stopping=False,
+            max_iter=int(boosting_rounds), learning_rate=0.1, max_depth=3, min_samples_leaf=1, early_stopping=False,
             random_state=seed,
         )
     raise ValueError(f"classifier name={name!r} is not known; expected logistic_ovr, logistic_cv, gbt or hgb")
@@ -109,10 +113,10 @@ class _Constant:
         return np.ones((len(x), 1))
 
 
-def _fit(name: str, seed: int, x: np.ndarray, y: np.ndarray):
+def _fit(name: str, seed: int, x: np.ndarray, y: np.ndarray, boosting_rounds: int = 100):
     if np.unique(y).size == 1:
         return _Constant(int(y[0]))
-    model = make_classifier(name, seed)
+    model = make_classifier(name, seed, boosting_rounds)
     with warnings.catch_warnings():
         # liblinear / lbfgs / dual LinearSVC stop at max_iter exactly as the reference did.
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -276,6 +280,7 @@ def dci(
     importance: Importance = "gbt",
     random_state: int | np.random.Generator = 0,
     return_matrix: bool = False,
+    boosting_rounds: int = 100,
 ) -> dict[str, float] | tuple[dict[str, float], np.ndarray]:
     """DCI of :cite:`eastwood2018framework`: disentanglement, completeness, informativeness.
 
@@ -294,6 +299,8 @@ def dci(
     - ``"random_forest"``: 100 trees of a random forest and their impurity importances (the
       regressor family Eastwood & Williams used).
 
+    ``boosting_rounds``: trees per class of the (histogram) gradient boosting (reference: 100).
+
     Returns ``{"disentanglement", "completeness", "informativeness_train", "informativeness_test"}``
     (and the importance matrix ``(n_latents, n_factors)`` if ``return_matrix``).
     """
@@ -308,10 +315,10 @@ def dci(
         y_train, y_test = factors_train[:, k], factors_test[:, k]
         seed = child_seed(rng)
         if importance == "gbt":
-            model = _fit("gbt", seed, codes_train, y_train)
+            model = _fit("gbt", seed, codes_train, y_train, boosting_rounds)
             matrix[:, col] = np.abs(model.feature_importances_)
         elif importance == "hgb_permutation":
-            model = _fit("hgb", seed, codes_train, y_train)
+            model = _fit("hgb", seed, codes_train, y_train, boosting_rounds)
             result = permutation_importance(
                 model, codes_test, y_test, n_repeats=5, random_state=seed, scoring="accuracy"
             )
@@ -340,6 +347,7 @@ def downstream_accuracy(
     model: Literal["lr", "gbt"] = "lr",
     fast: bool = False,
     random_state: int | np.random.Generator = 0,
+    boosting_rounds: int = 100,
 ) -> dict[str, np.ndarray]:
     """Per-factor accuracy of predicting each true factor from the codes (Locatello et al.'s downstream task).
 
@@ -348,6 +356,7 @@ def downstream_accuracy(
     ``model="gbt"``: reference = ``GradientBoostingClassifier()``; fast = histogram GBT with the
     same depth/rounds. Codes are not standardised (as in the reference). Every factor column is
     kept (a factor constant in the training set is predicted as that constant).
+    ``boosting_rounds``: trees per class of the gradient boosting (reference: 100).
 
     Returns ``{"train_accuracy": (n_factors,), "test_accuracy": (n_factors,)}``.
     """
@@ -363,13 +372,13 @@ def downstream_accuracy(
         raise ValueError(f"model={model!r} is not known; expected 'lr' or 'gbt'")
     train, test = [], []
     for k in range(factors_train.shape[1]):
-        clf = _fit_downstream(name, child_seed(rng), codes_train, factors_train[:, k])
+        clf = _fit_downstream(name, child_seed(rng), codes_train, factors_train[:, k], boosting_rounds)
         train.append(np.mean(clf.predict(codes_train) == factors_train[:, k]))
         test.append(np.mean(clf.predict(codes_test) == factors_test[:, k]))
     return {"train_accuracy": np.array(train), "test_accuracy": np.array(test)}
 
 
-def _fit_downstream(name: str, seed: int, x: np.ndarray, y: np.ndarray):
+def _fit_downstream(name: str, seed: int, x: np.ndarray, y: np.ndarray, boosting_rounds: int = 100):
     """Fit, falling back to plain one-vs-rest logistic regression where CV is impossible.
 
     With 10 training samples some classes have fewer members than folds; LogisticRegressionCV
@@ -377,7 +386,7 @@ def _fit_downstream(name: str, seed: int, x: np.ndarray, y: np.ndarray):
     class: those rare fits fall back to ``C=1`` (what the CV picks most often on tiny sets).
     """
     try:
-        return _fit(name, seed, x, y)
+        return _fit(name, seed, x, y, boosting_rounds)
     except ValueError:
         if name != "logistic_cv":
             raise

@@ -44,6 +44,7 @@ def evaluate_all(
     encode_batch_size: int = 1024,
     device: str | None = "auto",
     timings: dict[str, float] | None = None,
+    boosting_rounds: int = 100,
 ) -> dict[str, float]:
     """Evaluate one representation with every metric; returns a flat ``{name: float}`` dict.
 
@@ -57,6 +58,8 @@ def evaluate_all(
     ``fast=True`` replaces the slow classifiers (DCI's gradient boosting, the downstream
     LogisticRegressionCV and gradient boosting); see :mod:`lecturelib.metrics.classifier_based`.
     ``timings``, if given, receives the seconds each metric took (``"encode"`` for the pool).
+    ``boosting_rounds`` sets the trees per class of every gradient boosting (DCI and the GBT
+    downstream task); keep the reference's 100 except to make a CI-sized run affordable.
 
     Keys: ``beta_vae.{train,eval}_accuracy``, ``factor_vae.{train,eval}_accuracy``,
     ``factor_vae.num_active``, ``mig``, ``modularity``, ``explicitness.{train,test}``, ``sap``,
@@ -118,7 +121,8 @@ def evaluate_all(
         elif name == "dci":
             importance = "hgb_permutation" if fast else "gbt"
             out = timed(name, lambda: dci(
-                codes_train, factors_train, codes_test, factors_test, importance=importance, random_state=r))
+                codes_train, factors_train, codes_test, factors_test, importance=importance, random_state=r,
+                boosting_rounds=boosting_rounds))
             scores.update({f"dci.{k}": v for k, v in out.items()})
         elif name == "unsupervised":
             out = timed(name, lambda: unsupervised_scores(codes_train, num_bins))
@@ -127,7 +131,8 @@ def evaluate_all(
             model = "lr" if name == "downstream_lr" else "gbt"
             pool = (codes_pool, factors_pool, codes_test, factors_test)
             out = timed(name, lambda: downstream(
-                data, encode, sizes, num_test, model=model, fast=fast, random_state=r, pool=pool))
+                data, encode, sizes, num_test, model=model, fast=fast, random_state=r, pool=pool,
+                boosting_rounds=boosting_rounds))
             scores.update({f"{name}.{k}": v for k, v in out.items()})
             if 100 in sizes and 10_000 in sizes:
                 scores[f"{name}.statistical_efficiency"] = statistical_efficiency(out)

@@ -257,6 +257,7 @@ def downstream(
     encode_batch_size: int = 1024,
     device: str | None = "auto",
     pool: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    boosting_rounds: int = 100,
 ) -> dict[str, float]:
     """Downstream task of :cite:`locatello2019challenging`: predict each true factor from the codes.
 
@@ -266,6 +267,7 @@ def downstream(
     a fresh one per size: same distribution; nesting lowers the variance of
     :func:`statistical_efficiency`). ``pool = (codes_train, factors_train, codes_test,
     factors_test)`` reuses codes already encoded (as :func:`evaluate_all` does).
+    ``boosting_rounds``: trees per class of ``model="gbt"`` (reference: 100).
 
     Returns a flat dict with, per size ``n``: ``"{n}.mean_train_accuracy"``,
     ``"{n}.mean_test_accuracy"``, ``"{n}.min_test_accuracy"`` and
@@ -289,7 +291,7 @@ def downstream(
     for n in sizes:
         acc = downstream_accuracy(
             codes_train[:n], factors_train[:n, keep], codes_test, factors_test[:, keep],
-            model=model, fast=fast, random_state=child_seed(rng),
+            model=model, fast=fast, random_state=child_seed(rng), boosting_rounds=boosting_rounds,
         )
         scores[f"{n}.mean_train_accuracy"] = float(acc["train_accuracy"].mean())
         scores[f"{n}.mean_test_accuracy"] = float(acc["test_accuracy"].mean())

@@ -1,0 +1,217 @@
+"""lecturelib.study.analysis on synthetic records whose structure is known: rank correlations,
+downstream columns and efficiency, the nested variance decomposition, completion and timings."""
+
+import math
+
+import matplotlib
+import numpy as np
+import pytest
+import scipy.stats
+
+matplotlib.use("Agg")
+
+from lecturelib.metrics.classifier_based import dci, downstream_accuracy, make_classifier  # noqa: E402
+from lecturelib.study import make_grid  # noqa: E402
+from lecturelib.study.analysis import (  # noqa: E402
+    HEADLINE_METRICS,
+    completion,
+    cross_rank_correlation,
+    downstream_columns,
+    downstream_sizes,
+    efficiency,
+    efficiency_sizes,
+    plot_efficiency,
+    plot_variance_decomposition,
+    rank_correlation,
+    score_table,
+    timing_summary,
+    variance_decomposition,
+    variance_table,
+)
+
+
+def _record(method, hp, seed, scores, status="ok", timings=None):
+    return {"job_id": f"toy-{method}-{hp}-seed{seed}", "status": status,
+            "config": {"dataset": "toy", "model": method, "hparams": {"beta": float(hp)}, "seed": seed},
+            "scores": scores, "timings": timings or {"train_s": 2.0, "eval_s": 1.0, "total_s": 3.0},
+            "hardware": "2 CPU cores (x86_64)", "extra": {"device": "cpu"}}
+
+
+def synthetic_records(method_effect=0.0, hp_effect=0.0, seed_noise=1.0, seeds=range(4), rng=0):
+    """Score = method effect + hyperparameter effect + seed noise, for 2 methods x 3 settings x seeds."""
+    rng = np.random.default_rng(rng)
+    records = []
+    for m, method in enumerate(("beta_vae", "dip_vae_i")):
+        for h, hp in enumerate((1, 4, 16)):
+            for seed in seeds:
+                y = method_effect * m + hp_effect * (h - 1) + seed_noise * rng.normal()
+                records.append(_record(method, hp, seed, {
+                    "beta_vae.eval_accuracy": y, "factor_vae.eval_accuracy": 2 * y + 1, "mig": -y,
+                    "dci.disentanglement": y ** 3, "modularity": rng.normal(), "sap": float(seed),
+                    "downstream_gbt.10.mean_test_accuracy": 0.2 + 0.01 * m,
+                    "downstream_gbt.100.mean_test_accuracy": 0.4,
+                    "downstream_lr.10.mean_test_accuracy": 0.1, "downstream_lr.100.mean_test_accuracy": 0.2,
+                    "downstream_lr.100.test_accuracy.shape": 0.5}))
+    return records
+
+
+def test_score_table_keeps_finished_records_and_marks_missing_scores():
+    records = synthetic_records()
+    records.append(_record("beta_vae", 2, 0, {}, status="error"))
+    records.append(_record("beta_vae", 3, 0, {"mig": 0.5}))
+    table = score_table(records)
+    assert len(table) == 2 * 3 * 4 + 1 and table.columns == tuple(HEADLINE_METRICS)
+    assert table.values.shape == (25, 6)
+    assert np.isnan(table.values[-1, 0]) and table.column("MIG")[-1] == 0.5
+    assert set(table.methods) == {"beta_vae", "dip_vae_i"} and table.hparams[0] == "beta=1"
+    with pytest.raises(ValueError, match="label='nope'"):
+        table.column("nope")
+
+
+def test_rank_correlation_matches_scipy_and_sees_monotone_relations():
+    table = score_table(synthetic_records(seed_noise=1.0))
+    corr = rank_correlation(table.values)
+    assert corr.shape == (6, 6) and np.allclose(corr, corr.T, equal_nan=True)
+    labels = table.columns
+    i = {label: k for k, label in enumerate(labels)}
+    # monotone transforms of one score have rank correlation exactly +1 or -1
+    assert corr[i["BetaVAE"], i["FactorVAE"]] == pytest.approx(1.0)
+    assert corr[i["BetaVAE"], i["DCI Disentanglement"]] == pytest.approx(1.0)
+    assert corr[i["BetaVAE"], i["MIG"]] == pytest.approx(-1.0)
+    expected = scipy.stats.spearmanr(table.column("BetaVAE"), table.column("Modularity")).statistic
+    assert corr[i["BetaVAE"], i["Modularity"]] == pytest.approx(expected)
+    assert abs(expected) < 0.6  # an independent score is not rank-correlated
+
+
+def test_rank_correlation_is_nan_where_undefined_and_uses_pairwise_complete_rows():
+    x = np.array([[1.0, 5.0, 2.0], [2.0, 5.0, np.nan], [3.0, 5.0, 1.0], [4.0, 5.0, 0.0]])
+    corr = rank_correlation(x)
+    assert np.isnan(corr[1]).all() and np.isnan(corr[:, 1]).all()  # a constant score
+    assert corr[0, 2] == pytest.approx(-1.0)  # rows 0, 2, 3 only
+    assert np.isnan(rank_correlation(x[:2])).all()  # fewer than 3 models
+    with pytest.raises(ValueError, match="shape"):
+        rank_correlation(np.zeros(5))
+    with pytest.raises(ValueError, match="rows"):
+        cross_rank_correlation(np.zeros((4, 2)), np.zeros((3, 1)))
+
+
+def test_cross_rank_correlation_of_metrics_with_downstream_targets():
+    rng = np.random.default_rng(1)
+    metric = rng.normal(size=30)
+    targets = np.stack([metric + 0.01 * rng.normal(size=30), rng.normal(size=30)], axis=1)
+    out = cross_rank_correlation(np.stack([metric, -metric], axis=1), targets)
+    assert out.shape == (2, 2)
+    assert out[0, 0] > 0.99 and out[1, 0] < -0.99 and abs(out[0, 1]) < 0.5
+
+
+def test_downstream_columns_and_efficiency():
+    records = synthetic_records()
+    assert downstream_sizes(records, "gbt") == [10, 100]
+    assert downstream_columns(records) == {
+        "LR 10": "downstream_lr.10.mean_test_accuracy", "LR 100": "downstream_lr.100.mean_test_accuracy",
+        "GBT 10": "downstream_gbt.10.mean_test_accuracy", "GBT 100": "downstream_gbt.100.mean_test_accuracy"}
+    ratio, sizes = efficiency(records + [_record("x", 1, 0, {}, status="error")], "gbt")
+    assert sizes == (10, 100) and ratio.shape == (24,)
+    assert np.allclose(ratio[:12], 0.2 / 0.4) and np.allclose(ratio[12:], 0.21 / 0.4)
+    assert efficiency_sizes([10, 100, 1000, 10_000]) == (100, 10_000)  # the paper's pair when present
+    assert efficiency_sizes([1000, 10]) == (10, 1000)
+    with pytest.raises(ValueError, match="two downstream sizes"):
+        efficiency_sizes([100])
+    with pytest.raises(ValueError, match="model="):
+        downstream_sizes(records, "svm")
+
+
+@pytest.mark.parametrize("effect,dominant", [("method", "method"), ("hp", "hyperparameter"), ("seed", "seed")])
+def test_variance_decomposition_finds_the_source_of_variation(effect, dominant):
+    kwargs = {"method": dict(method_effect=10.0, seed_noise=0.1), "hp": dict(hp_effect=10.0, seed_noise=0.1),
+              "seed": dict(seed_noise=1.0)}[effect]
+    table = score_table(synthetic_records(**kwargs))
+    out = variance_decomposition(table.column("BetaVAE"), table.methods, table.hparams)
+    shares = {k: out[k] for k in ("method", "hyperparameter", "seed")}
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert max(shares, key=shares.get) == dominant
+    assert out["n"] == 24
+    assert out["total_ss"] == pytest.approx(np.sum((table.column("BetaVAE") - table.column("BetaVAE").mean()) ** 2))
+
+
+def test_variance_decomposition_is_exact_on_a_hand_computed_unbalanced_case():
+    y = np.array([1.0, 3.0, 5.0, 10.0, 12.0])
+    methods = ["a", "a", "a", "b", "b"]
+    hparams = ["x", "x", "y", "x", "x"]  # 'x' of a and 'x' of b are different settings (nested)
+    out = variance_decomposition(y, methods, hparams)
+    total = np.sum((y - y.mean()) ** 2)
+    ss_method = 3 * (3.0 - y.mean()) ** 2 + 2 * (11.0 - y.mean()) ** 2
+    ss_hp = 2 * (2.0 - 3.0) ** 2 + 1 * (5.0 - 3.0) ** 2 + 2 * (11.0 - 11.0) ** 2
+    ss_seed = (1 - 2.0) ** 2 + (3 - 2.0) ** 2 + (10 - 11.0) ** 2 + (12 - 11.0) ** 2
+    assert out["method"] == pytest.approx(ss_method / total)
+    assert out["hyperparameter"] == pytest.approx(ss_hp / total)
+    assert out["seed"] == pytest.approx(ss_seed / total)
+    assert math.isnan(variance_decomposition([1.0, 1.0], ["a", "b"], ["x", "x"])["seed"])
+    with pytest.raises(ValueError, match="methods and hparams"):
+        variance_decomposition(y, methods[:4], hparams)
+    with pytest.raises(ValueError, match="at least 2"):
+        variance_decomposition([1.0, np.nan], ["a", "a"], ["x", "x"])
+
+
+def test_pure_seed_noise_gives_between_group_shares_near_their_degrees_of_freedom():
+    # The docstring's claim: with no effect at all, E[share] = (M-1)/(N-1) and (G-M)/(N-1).
+    shares = []
+    for rep in range(300):
+        table = score_table(synthetic_records(seed_noise=1.0, rng=rep))
+        shares.append(variance_table(table)[0])
+    mean = np.mean(shares, axis=0)
+    n, m, g = 24, 2, 6
+    assert mean == pytest.approx([(m - 1) / (n - 1), (g - m) / (n - 1), (n - g) / (n - 1)], abs=0.02)
+
+
+def test_completion_and_timing_summary():
+    jobs = make_grid(["toy"], {"beta_vae": [{"beta": 1.0}, {"beta": 4.0}]}, [0, 1])
+    records = [{"job_id": jobs[0].job_id, "status": "ok", "timings": {"train_s": 4.0, "total_s": 5.0},
+                "hardware": "H100", "extra": {"device": "cuda"}},
+               {"job_id": jobs[1].job_id, "status": "error"},
+               {"job_id": jobs[2].job_id, "status": "ok", "timings": {"train_s": 2.0, "total_s": 3.0},
+                "hardware": "H100", "extra": {"device": "cuda"}},
+               {"job_id": "elsewhere", "status": "ok"}]
+    assert completion(records, jobs) == (2, 4)
+    summary = timing_summary(records)
+    assert summary["n"] == 3 and summary["median_train_s"] == 3.0 and summary["sum_total_s"] == 8.0
+    assert math.isnan(summary["median_eval_s"]) and summary["hardware"] == ["?", "H100"]
+    assert summary["devices"] == ["?", "cuda"]
+
+
+def test_plots_draw_one_artist_per_method_and_bar():
+    table = score_table(synthetic_records())
+    ratio, sizes = efficiency(synthetic_records())
+    ax = plot_efficiency(table.column("FactorVAE"), ratio, table.methods, sizes=sizes)
+    assert len(ax.collections) == 2 and "(10) / (100)" in ax.get_ylabel()
+    ax = plot_variance_decomposition(variance_table(table), table.columns)
+    assert len(ax.patches) == 3 * 6
+    with pytest.raises(ValueError, match="shares"):
+        plot_variance_decomposition(np.zeros((2, 2)), ["a", "b"])
+    with pytest.raises(ValueError, match="1-D"):
+        plot_efficiency([1.0], [1.0, 2.0], ["a"])
+
+
+def test_boosting_rounds_set_the_trees_of_dci_and_downstream_gbt():
+    assert make_classifier("hgb", 0, boosting_rounds=7).max_iter == 7
+    assert make_classifier("gbt", 0).n_estimators == 100  # the reference by default
+    with pytest.raises(ValueError, match="boosting_rounds"):
+        make_classifier("gbt", 0, boosting_rounds=0)
+    rng = np.random.default_rng(0)
+    factors = rng.integers(0, 3, size=(120, 2))
+    codes = factors + 0.1 * rng.normal(size=factors.shape)
+    few = dci(codes[:80], factors[:80], codes[80:], factors[80:], importance="hgb_permutation", boosting_rounds=2)
+    assert few["disentanglement"] > 0.5
+    acc = downstream_accuracy(codes[:80], factors[:80], codes[80:], factors[80:], model="gbt", fast=True,
+                              boosting_rounds=3)
+    assert acc["test_accuracy"].min() > 0.9
+
+
+def test_annotated_heatmap_writes_every_value():
+    from lecturelib.plotting import annotated_heatmap
+
+    matrix = np.array([[1.0, -0.5], [np.nan, 0.25]])
+    ax = annotated_heatmap(matrix, ["a", "b"], ["c", "d"])
+    assert [t.get_text() for t in ax.texts] == ["1.00", "-0.50", "n/a", "0.25"]
+    with pytest.raises(ValueError, match="matrix must have shape"):
+        annotated_heatmap(matrix, ["a"])
