@@ -101,11 +101,15 @@ class _AutoencoderBase(nn.Module):
     n_code: int
     output: str
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes ``h`` ``(n_samples, n_code)`` of ``x`` ``(n_samples, n_features)`` (via ``self.encoder``)."""
+        _check_input("x", x, self.n_features)
+        return self.encoder(x)
 
-    def decode_raw(self, h: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def decode_raw(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits (sigmoid output) or the output (linear), ``(n_samples, n_features)`` (via ``self.decoder``)."""
+        _check_input("h", h, self.n_code)
+        return self.decoder(h)
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         """Reconstruction ``x_hat`` ``(n_samples, n_features)`` from codes ``h`` ``(n_samples, n_code)``."""
@@ -165,16 +169,6 @@ class Autoencoder(_AutoencoderBase):
             if i < len(back) - 2:
                 layers.append(_activation(activation))
         self.decoder = nn.Sequential(*layers)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes ``h`` ``(n_samples, n_code)`` of ``x`` ``(n_samples, n_features)``."""
-        _check_input("x", x, self.n_features)
-        return self.encoder(x)
-
-    def decode_raw(self, h: torch.Tensor) -> torch.Tensor:
-        """Logits (sigmoid output) or the output (linear), ``(n_samples, n_features)``."""
-        _check_input("h", h, self.n_code)
-        return self.decoder(h)
 
     def encoder_filters(self) -> torch.Tensor:
         """First-layer weights ``(n_units, n_features)``: one filter per row, to draw as images."""
@@ -292,16 +286,6 @@ class ConvAutoencoder(_AutoencoderBase):
             nn.Linear(self.n_code, c2 * small * small), nn.ReLU(), nn.Unflatten(1, (c2, small, small)),
             nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
             nn.ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1), nn.Flatten())
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes ``h`` ``(n_samples, n_code)`` of flattened images ``x`` ``(n_samples, side**2)``."""
-        _check_input("x", x, self.n_features)
-        return self.encoder(x)
-
-    def decode_raw(self, h: torch.Tensor) -> torch.Tensor:
-        """Logits (sigmoid output) or the output (linear), ``(n_samples, side**2)``."""
-        _check_input("h", h, self.n_code)
-        return self.decoder(h)
 
     def encoder_filters(self) -> torch.Tensor:
         """First convolution's kernels, ``(channels[0], 9)`` (3x3 each)."""
