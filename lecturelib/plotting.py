@@ -108,6 +108,92 @@ def plot_history(history, names: tuple[str, ...] = ("loss",), *, ax: plt.Axes | 
     return ax
 
 
+def plot_probe_curves(curves: dict, *, chance: float | None = None, ax: plt.Axes | None = None,
+                      level: float = 0.95, title: str | None = None) -> plt.Axes:
+    """Probe accuracy against the number of labels, one line per representation, with its
+    confidence band over repeats (``curves``: name -> :class:`lecturelib.evaluation.ProbeCurve`).
+
+    The x axis is logarithmic; ``chance`` draws a dotted line at the chance accuracy. Chapter
+    "Evaluating representations".
+    """
+    if not curves:
+        raise ValueError("curves must name at least one representation")
+    if ax is None:
+        _, ax = plt.subplots()
+    for i, (name, curve) in enumerate(curves.items()):
+        color = PALETTE[i % len(PALETTE)]
+        low, high = curve.confidence_interval(level)
+        ax.plot(curve.num_labels, curve.mean, "o-", color=color, label=name, markersize=4)
+        ax.fill_between(curve.num_labels, low, high, color=color, alpha=0.2, linewidth=0)
+    if chance is not None:
+        ax.axhline(chance, color="#666666", linestyle=":", label="chance")
+    ax.set_xscale("log")
+    ax.set_xlabel("number of labelled training samples")
+    ax.set_ylabel("test accuracy of the linear probe")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return ax
+
+
+def plot_embedding(embedding: np.ndarray, labels: np.ndarray, *, ax: plt.Axes | None = None,
+                   title: str | None = None, point_size: float = 6.0) -> plt.Axes:
+    """Scatter a 2-D embedding ``(n_samples, 2)`` coloured by integer class ``labels`` ``(n_samples,)``,
+    each class's label written at its median (the t-SNE figure of chapter "Evaluating representations")."""
+    embedding, labels = np.asarray(embedding), np.asarray(labels)
+    if embedding.ndim != 2 or embedding.shape[1] != 2:
+        raise ValueError(f"embedding must have shape (n_samples, 2), got {embedding.shape}")
+    if labels.shape != (len(embedding),):
+        raise ValueError(f"labels must have shape ({len(embedding)},), got {labels.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    classes = np.unique(labels)
+    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    for i, c in enumerate(classes):
+        points = embedding[labels == c]
+        ax.scatter(points[:, 0], points[:, 1], s=point_size, color=cmap(i % cmap.N), alpha=0.7, linewidths=0)
+        ax.text(*np.median(points, axis=0), str(c), fontsize=12, fontweight="bold", ha="center", va="center",
+                color="#222222", bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7,
+                                       "edgecolor": "none"})
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def image_rows(rows: list[np.ndarray], row_labels: list[str], *, ax_size: float = 0.8,
+               suptitle: str | None = None) -> plt.Figure:
+    """Draw strips of square grey images, one row per array ``(n_images, side * side)`` (all rows the
+    same length), each row named on its left (interpolation paths, chapter "Evaluating representations")."""
+    if len(rows) != len(row_labels) or not rows:
+        raise ValueError(f"give one label per row, got {len(rows)} rows and {len(row_labels)} labels")
+    rows = [np.asarray(r, dtype=float) for r in rows]
+    ncols = rows[0].shape[0]
+    if any(r.ndim != 2 or r.shape[0] != ncols for r in rows):
+        raise ValueError(f"every row must have shape ({ncols}, side * side), got {[r.shape for r in rows]}")
+    side = int(round(np.sqrt(rows[0].shape[1])))
+    if side * side != rows[0].shape[1]:
+        raise ValueError(f"images with {rows[0].shape[1]} pixels are not square")
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(ncols * ax_size + 1.4, len(rows) * ax_size
+                                                         + (0.4 if suptitle else 0)), squeeze=False)
+    for r, (row, label) in enumerate(zip(rows, row_labels)):
+        for c in range(ncols):
+            ax = axes[r, c]
+            ax.imshow(row[c].reshape(side, side), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
 def traversal_grid(traversal: np.ndarray, values: np.ndarray, *, row_labels: list[str] | None = None,
                    ax_size: float = 0.7, title: str | None = None) -> plt.Figure:
     """Latent traversals: ``traversal`` ``(n_rows, n_values, C, H, W)`` or ``(n_rows, n_values, H, W)``,
@@ -163,57 +249,6 @@ def mi_heatmap(mi: np.ndarray, factor_names: list[str] | tuple[str, ...], *, ax:
     return ax
 
 
-def plot_probe_curves(curves: dict, *, chance: float | None = None, ax: plt.Axes | None = None,
-                      level: float = 0.95, title: str | None = None) -> plt.Axes:
-    """Probe accuracy against the number of labels, one line per representation, with its
-    confidence band over repeats (``curves``: name -> :class:`lecturelib.evaluation.ProbeCurve`).
-
-    The x axis is logarithmic; ``chance`` draws a dotted line at the chance accuracy. Chapter
-    "Evaluating representations".
-    """
-    if not curves:
-        raise ValueError("curves must name at least one representation")
-    if ax is None:
-        _, ax = plt.subplots()
-    for i, (name, curve) in enumerate(curves.items()):
-        color = PALETTE[i % len(PALETTE)]
-        low, high = curve.confidence_interval(level)
-        ax.plot(curve.num_labels, curve.mean, "o-", color=color, label=name, markersize=4)
-        ax.fill_between(curve.num_labels, low, high, color=color, alpha=0.2, linewidth=0)
-    if chance is not None:
-        ax.axhline(chance, color="#666666", linestyle=":", label="chance")
-    ax.set_xscale("log")
-    ax.set_xlabel("number of labelled training samples")
-    ax.set_ylabel("test accuracy of the linear probe")
-    if title:
-        ax.set_title(title)
-    ax.legend()
-    return ax
-
-
-def plot_embedding(embedding: np.ndarray, labels: np.ndarray, *, ax: plt.Axes | None = None,
-                   title: str | None = None, point_size: float = 6.0) -> plt.Axes:
-    """Scatter a 2-D embedding ``(n_samples, 2)`` coloured by integer class ``labels`` ``(n_samples,)``,
-    each class's label written at its median (the t-SNE figure of chapter "Evaluating representations")."""
-    embedding, labels = np.asarray(embedding), np.asarray(labels)
-    if embedding.ndim != 2 or embedding.shape[1] != 2:
-        raise ValueError(f"embedding must have shape (n_samples, 2), got {embedding.shape}")
-    if labels.shape != (len(embedding),):
-        raise ValueError(f"labels must have shape ({len(embedding)},), got {labels.shape}")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 4.5))
-    classes = np.unique(labels)
-    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
-    for i, c in enumerate(classes):
-        points = embedding[labels == c]
-        ax.scatter(points[:, 0], points[:, 1], s=point_size, color=cmap(i % cmap.N), alpha=0.7, linewidths=0)
-        ax.text(*np.median(points, axis=0), str(c), fontsize=12, fontweight="bold", ha="center", va="center",
-                color="#222222", bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7,
-                                       "edgecolor": "none"})
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 def annotated_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str] | None = None, *,
                       ax: plt.Axes | None = None, vmin: float = -1.0, vmax: float = 1.0, cmap: str = "RdBu_r",
                       digits: int = 2, title: str | None = None) -> plt.Axes:
@@ -242,36 +277,3 @@ def annotated_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: lis
     if title:
         ax.set_title(title)
     return ax
-
-
-def image_rows(rows: list[np.ndarray], row_labels: list[str], *, ax_size: float = 0.8,
-               suptitle: str | None = None) -> plt.Figure:
-    """Draw strips of square grey images, one row per array ``(n_images, side * side)`` (all rows the
-    same length), each row named on its left (interpolation paths, chapter "Evaluating representations")."""
-    if len(rows) != len(row_labels) or not rows:
-        raise ValueError(f"give one label per row, got {len(rows)} rows and {len(row_labels)} labels")
-    rows = [np.asarray(r, dtype=float) for r in rows]
-    ncols = rows[0].shape[0]
-    if any(r.ndim != 2 or r.shape[0] != ncols for r in rows):
-        raise ValueError(f"every row must have shape ({ncols}, side * side), got {[r.shape for r in rows]}")
-    side = int(round(np.sqrt(rows[0].shape[1])))
-    if side * side != rows[0].shape[1]:
-        raise ValueError(f"images with {rows[0].shape[1]} pixels are not square")
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(ncols * ax_size + 1.4, len(rows) * ax_size
-                                                         + (0.4 if suptitle else 0)), squeeze=False)
-    for r, (row, label) in enumerate(zip(rows, row_labels)):
-        for c in range(ncols):
-            ax = axes[r, c]
-            ax.imshow(row[c].reshape(side, side), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.grid(False)
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    return fig
-
-
