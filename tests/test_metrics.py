@@ -6,10 +6,14 @@ import itertools
 
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.stats
 import torch
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import mutual_info_score
+from sklearn.multiclass import OneVsRestClassifier
 
+from lecturelib.metrics._fast import OvRLogistic
 from lecturelib.metrics import (
     beta_vae_score,
     dci,
@@ -17,7 +21,6 @@ from lecturelib.metrics import (
     discretize,
     downstream,
     downstream_accuracy,
-    METRICS,
     evaluate_all,
     explicitness,
     factor_entropy,
@@ -101,8 +104,10 @@ def codes_from(factors, kind, rng=0):
     v = factors / np.maximum(factors.max(axis=0), 1)
     if kind == "truth":
         return v + 0.01 * rng.normal(size=v.shape)
-    if kind == "rotation":
+    if kind in ("rotation", "mild_rotation"):
         rot = scipy.stats.special_ortho_group.rvs(v.shape[1], random_state=3)
+        if kind == "mild_rotation":  # a quarter of the way from the identity to the rotation
+            rot = scipy.linalg.expm(0.25 * np.real(scipy.linalg.logm(rot)))
         return (v + 0.01 * rng.normal(size=v.shape)) @ rot
     if kind == "noise":
         return rng.normal(size=v.shape)
@@ -225,19 +230,30 @@ NOISE_NOT_LOWEST = {"modularity"}
 
 @pytest.fixture(scope="module")
 def array_sets():
-    # Small factor sizes keep reference DCI (100 boosting rounds per class) at about a second.
+    # Small factor sizes and samples keep reference DCI (100 boosting rounds per class) fast.
     rng = np.random.default_rng(4)
     f_train, f_test = rng.integers(0, [2, 3, 4], size=(400, 3)), rng.integers(0, [2, 3, 4], size=(200, 3))
     return {kind: (codes_from(f_train, kind), f_train, codes_from(f_test, kind, 1), f_test)
-            for kind in ("truth", "rotation", "noise")}
+            for kind in ("truth", "mild_rotation", "rotation", "noise")}
 
 
 @pytest.fixture(scope="module")
 def array_scores(array_sets):
+    """Reference-mode scores of every array metric on each set (one reference DCI fit per set).
+
+    On the permuted set DCI is computed in fast mode (LightGBM) against fast mode on the rotation:
+    permutation invariance is a property of the tree learners, and it saves a reference fit.
+    """
     perm = np.array([2, 0, 1])
     c, f, ct, ft = array_sets["rotation"]
     sets = dict(array_sets, permuted=(c[:, perm], f, ct[:, perm], ft))
-    return {name: {kind: fn(*args) for kind, args in sets.items()} for name, fn in ARRAY_METRICS.items()}
+    out = {name: {} for name in [*ARRAY_METRICS, "dci"]}
+    for kind, args in sets.items():
+        reference_dci = out["dci"][kind] = dci(*args) if kind != "permuted" else dci(*args, importance="lightgbm")
+        for name, fn in ARRAY_METRICS.items():
+            out[name][kind] = reference_dci[name[4:]] if name.startswith("dci.") else fn(*args)
+    out["dci_fast_rotation"] = dci(*array_sets["rotation"], importance="lightgbm")
+    return out
 
 
 # SAP separates a rotation from noise by little: one latent of a rotation still predicts a little.
@@ -261,15 +277,63 @@ def test_ordering_truth_rotation_noise(name, array_scores):
 @pytest.mark.parametrize("name", sorted(ARRAY_METRICS))
 def test_invariant_to_permuting_latents(name, array_scores):
     # MI-based scores are exactly invariant; classifiers see their seeds in a new order (tiny changes)
-    assert array_scores[name]["permuted"] == pytest.approx(array_scores[name]["rotation"], abs=0.02)
+    rotation = array_scores[name]["rotation"]
+    if name.startswith("dci."):  # fast mode on both (see the fixture)
+        rotation = array_scores["dci_fast_rotation"][name[4:]]
+    assert array_scores[name]["permuted"] == pytest.approx(rotation, abs=0.02)
 
 
-def test_fast_dci_and_downstream_gbt_agree_in_order(array_sets):
-    fast = {k: dci(*args, importance="hgb_permutation")["disentanglement"] for k, args in array_sets.items()}
-    assert fast["truth"] > fast["rotation"] > fast["noise"]
-    acc = {k: downstream_accuracy(*args, model="gbt", fast=fast_mode)["test_accuracy"].mean()
-           for k, args in array_sets.items() for fast_mode in [True] if k != "rotation"}
-    assert acc["truth"] > acc["noise"] + 0.3
+# ------------------------------------------------ fast mode vs reference mode ------------------
+
+
+def test_fast_logistic_is_liblinear_objective():
+    # Same objective as OneVsRest(liblinear, C=1): same predictions, probabilities to solver tolerance,
+    # on unstandardised inputs, with 2 classes (one binary model) and with many classes.
+    rng = np.random.default_rng(5)
+    for num_classes, scale in ((2, 5.0), (7, 1.0), (7, 30.0)):
+        y = rng.integers(0, num_classes, 400)
+        x = scale * (rng.normal(size=(400, 5)) + np.eye(num_classes, 5)[y])
+        ref = OneVsRestClassifier(LogisticRegression(solver="liblinear", C=1.0, tol=1e-8, max_iter=1000)).fit(x, y)
+        ours = OvRLogistic(C=1.0).fit(x, y)
+        np.testing.assert_array_equal(ours.predict(x), ref.predict(x))
+        np.testing.assert_allclose(ours.predict_proba(x), ref.predict_proba(x), atol=1e-4)
+    with pytest.raises(ValueError, match="two classes"):
+        OvRLogistic().fit(x, np.zeros(400, int))
+
+
+def test_fast_explicitness_and_sap_match_reference(array_sets, array_scores):
+    for kind, args in array_sets.items():
+        assert explicitness(*args, fast=True)["test"] == pytest.approx(array_scores["explicitness"][kind], abs=1e-3)
+        assert sap(*args, fast=True) == pytest.approx(array_scores["sap"][kind], abs=0.01)
+
+
+def test_fast_dci_ranks_like_reference(array_sets, array_scores):
+    kinds = ("truth", "mild_rotation", "rotation", "noise")
+    fast = {k: dci(*array_sets[k], importance="lightgbm") for k in kinds}
+    assert fast["truth"] == dci(*array_sets["truth"], importance="lightgbm")  # deterministic
+    for score in ("disentanglement", "completeness"):
+        ref = [array_scores[f"dci.{score}"][k] for k in kinds]
+        ours = [fast[k][score] for k in kinds]
+        # the same ranking of four representations (Spearman 1), with distinct scores in both modes
+        np.testing.assert_array_equal(np.argsort(ours), np.argsort(ref), err_msg=f"{score}: {ref} vs {ours}")
+        assert np.min(np.abs(np.diff(np.sort(ours)))) > 0.05, (score, ours)
+        assert abs(ours[0] - ref[0]) < 0.1, (score, ref, ours)  # a disentangled code scores alike
+    # same informativeness (accuracy) up to sampling noise of 200 test points
+    for k in kinds:
+        assert fast[k]["informativeness_test"] == pytest.approx(array_scores["dci"][k]["informativeness_test"], abs=0.08)
+
+
+def test_fast_downstream_agrees_with_reference(array_sets):
+    # 100 training samples keep reference mode's cross-validated logistic regression cheap
+    def accuracy(kind, model, fast):
+        c, f, ct, ft = array_sets[kind]
+        return downstream_accuracy(c[:100], f[:100], ct, ft, model=model, fast=fast)["test_accuracy"].mean()
+
+    for model in ("lr", "gbt"):
+        acc = {(k, fast): accuracy(k, model, fast) for k in ("truth", "noise") for fast in (False, True)}
+        for k in ("truth", "noise"):
+            assert acc[k, True] == pytest.approx(acc[k, False], abs=0.1), (model, acc)
+        assert acc["truth", True] > acc["noise", True] + 0.3, (model, acc)
 
 
 # ------------------------------------------------ degenerate input ------------------------------
@@ -281,8 +345,11 @@ def test_constant_latent_gives_finite_scores(array_sets):
     for name, fn in ARRAY_METRICS.items():
         if not name.startswith("dci"):
             assert np.isfinite(fn(c, f, ct, ft)), name
-    scores = dci(c, f, ct, ft, importance="random_forest")
-    assert all(np.isfinite(v) for v in scores.values())
+    assert np.isfinite(explicitness(c, f, ct, ft, fast=True)["test"])
+    for importance in ("lightgbm",):
+        scores, matrix = dci(c, f, ct, ft, importance=importance, return_matrix=True)
+        assert all(np.isfinite(v) for v in scores.values())
+        np.testing.assert_allclose(matrix[-1], 0.0)  # the constant latent is never split on
     assert np.isfinite(gaussian_total_correlation(c))
 
 
@@ -381,8 +448,7 @@ EVAL_SMALL = dict(num_train=300, num_test=150, batch_size=16, num_variance_estim
 
 
 def test_evaluate_all_deterministic_flat_and_ordered(data):
-    # the boosted-tree metrics are covered on array_sets (few classes); here everything else
-    kw = dict(fast=True, metrics=[m for m in METRICS if m not in ("dci", "downstream_gbt")], **EVAL_SMALL)
+    kw = dict(fast=True, **EVAL_SMALL)
     timings = {}
     a = evaluate_all(data, truth, random_state=1, timings=timings, **kw)
     assert a == evaluate_all(data, truth, random_state=1, **kw)
@@ -393,7 +459,8 @@ def test_evaluate_all_deterministic_flat_and_ordered(data):
     assert {"encode", "mig", "beta_vae"} <= set(timings)
     b = evaluate_all(data, noise, random_state=1, **kw)
     for key in ("mig", "sap", "beta_vae.eval_accuracy", "factor_vae.eval_accuracy",
-                "modularity", "explicitness.test", "downstream_lr.300.mean_test_accuracy"):
+                "modularity", "explicitness.test", "downstream_lr.300.mean_test_accuracy",
+                "dci.disentanglement", "dci.informativeness_test", "downstream_gbt.300.mean_test_accuracy"):
         assert a[key] > b[key], key
     # a metric's score does not depend on which other metrics ran
     only = evaluate_all(data, truth, random_state=1, **dict(kw, metrics=["mig"]))
