@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 # CI has 2 cores: two test processes (pytest-xdist) of one thread each, so they never fight.
 THREADS ?= 1
 WORKERS ?= 2
-TEST_ENV := LECTURELIB_SCALE=tiny LECTURELIB_THREADS=$(THREADS) OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) MPLBACKEND=Agg PYTHONHASHSEED=0
+# Tests train afresh in a cache of their own (never results left in ~/.cache by reading the book).
+TEST_CACHE := $(CURDIR)/_build/test-cache
+TEST_ENV := LECTURELIB_CACHE=$(TEST_CACHE) LECTURELIB_SCALE=tiny LECTURELIB_THREADS=$(THREADS) OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) MPLBACKEND=Agg PYTHONHASHSEED=0
 
 .PHONY: book book-nosolutions student-notebooks pdf test test-unit test-notebooks test-book test-browser offline-assets bench clean help
 
@@ -84,6 +86,7 @@ test-unit: $(STAMP)
 # Every chapter executed top to bottom at the tiny scale; any exception in any cell fails.
 # --dist loadfile keeps each notebook's cells, in order, on one worker (one kernel).
 test-notebooks: $(STAMP)
+	rm -rf $(TEST_CACHE)
 	$(TEST_ENV) $(BIN)/python -m pytest --nbval-lax notebooks -q -n $(WORKERS) --dist loadfile
 
 # The site built without executing notebooks: broken cross-references, TOC entries and
