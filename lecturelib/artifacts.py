@@ -10,7 +10,7 @@ Where results live, in the order they are searched:
 1. ``lecturelib/results/`` -- results shipped with the package (committed to the repository).
    They are written by one documented command that executes a chapter at a given scale::
 
-       python -m lecturelib.artifacts publish notebooks/07_disentanglement.ipynb --scale default
+       python -m lecturelib.artifacts publish notebooks/07_disentanglement_beta_vae.ipynb --scale default
 
 2. the user cache (``$LECTURELIB_CACHE`` or ``~/.cache/lecturelib``), where results computed while
    reading a chapter go.
