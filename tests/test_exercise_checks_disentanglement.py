@@ -22,7 +22,8 @@ WRONG_ANSWERS = [
      r"scaled by 2 and 0\.1 should still be 0\.223144 .*You used the covariance matrix.*np\.corrcoef"),
     ("ex-disentangle-gaussian-tc", lambda codes: -0.5 * np.log(1 - np.corrcoef(codes, rowvar=False)[0, 1] ** 2),
      r"5 correlated latents should be \d+\.\d+ \(lecturelib\.metrics\.gaussian_total_correlation\)"),
-    ("ex-disentangle-gaussian-tc", lambda codes: np.full(codes.shape[1], 0.2), r"one number, got an array of shape \(2,\)"),
+    ("ex-disentangle-gaussian-tc", lambda codes: np.full(codes.shape[1], 0.2),
+     r"one number, got an array of shape \(2,\)"),
 ]
 
 

@@ -2,8 +2,9 @@
 
 A student calls, e.g., ``lecturelib.exercises.check_soft_threshold(my_soft_threshold)`` and gets a
 clear pass or a message saying what is wrong (shape, value on a small case, sparsity, ...).
-Each chapter's checks live in a module named for its topic (``sparse_coding``, ``autoencoders``, ``vae``,
-``reparametrization``, ``evaluation``, ``disentanglement``, ``metrics``, ``study``) and are registered under the exercise's label (``all_checks()``).
+Each chapter's checks live in a module named for its topic (``sparse_coding``, ``autoencoders``,
+``vae``, ``reparametrization``, ``evaluation``, ``disentanglement``, ``metrics``, ``study``) and are
+registered under the exercise's label (``all_checks()``).
 ``python -m lecturelib.exercises student --out student_notebooks`` writes the chapters without
 solutions; see :mod:`lecturelib.exercises.notebooks`.
 """

@@ -47,8 +47,9 @@ def check_mig_from_mi(mig_from_mi: Callable) -> str:
         if abs(value - wrong) < 1e-9:
             raise CheckFailed(f"{what} is {value:.4g}: {message} (the answer is 0.35)")
     if abs(value - 0.35) > 1e-9:
-        raise CheckFailed(f"{what} should be 0.35: for each factor (column) take the largest and second-largest MI "
-                          f"over the latents (rows), divide the gap by H(v_k), average over the factors; got {value:.6g}")
+        raise CheckFailed(f"{what} should be 0.35: for each factor (column) take the largest and second-largest "
+                          "MI over the latents (rows), divide the gap by H(v_k), average over the factors; got "
+                          f"{value:.6g}")
     # 2. A single latent: the second largest MI is taken as 0.
     what = "mig_from_mi(mi, entropies) for one latent, mi = [[0.5, 0.2]], entropies = [1.0, 0.4]"
     try:
