@@ -145,3 +145,15 @@ def test_every_check_is_tested_with_wrong_answers():
                 f"the wrong answers to {label} belong in the test file of {all_checks()[label].run.__module__}"
     tested = {label for wrong_answers in wrong_answer_files().values() for label, _, _ in wrong_answers}
     assert tested == set(all_checks()), f"no typical wrong answer for {sorted(set(all_checks()) - tested)}"
+
+
+ALL_WRONG_ANSWERS = [(topic, *answer) for topic, answers in wrong_answer_files().items() for answer in answers]
+
+
+@pytest.mark.parametrize("topic, label, wrong, message", ALL_WRONG_ANSWERS,
+                         ids=[f"{label}-{i}" for i, (_, label, _, _) in enumerate(ALL_WRONG_ANSWERS)])
+def test_wrong_answer_fails_with_a_helpful_message(topic, label, wrong, message):
+    """Every typical wrong answer listed in tests/test_exercise_checks_<topic>.py fails with its message."""
+    with pytest.raises(CheckFailed, match=message) as error:
+        all_checks()[label](wrong)
+    assert str(error.value).startswith(f"{label}: ")

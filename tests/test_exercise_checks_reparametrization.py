@@ -4,10 +4,9 @@ The chapter's solution and the student stub are tested for every check by
 ``tests/test_exercise_checks.py``; this file holds the typical wrong answers (``WRONG_ANSWERS``,
 which that file requires for every check) and other correct ways of writing a solution."""
 
-import pytest
 import torch
 
-from lecturelib.exercises import CheckFailed, all_checks
+from lecturelib.exercises import all_checks
 
 
 def sampler_variant(kind: str):
@@ -53,14 +52,6 @@ WRONG_ANSWERS = [
      r"is biased: .*d/dlog_var_\d.*\(\(h - mu\)\^2 / sigma\^2 - 1\) / 2"),
     ("ex-reparam-score-baseline", score_variant("transposed"), r"should have shape \(5, 6\), got \(6, 5\)"),
 ]
-
-
-@pytest.mark.parametrize("label, wrong, message", WRONG_ANSWERS,
-                         ids=[f"{label}-{i}" for i, (label, _, _) in enumerate(WRONG_ANSWERS)])
-def test_wrong_answer_fails_with_a_helpful_message(label, wrong, message):
-    with pytest.raises(CheckFailed, match=message) as error:
-        all_checks()[label](wrong)
-    assert str(error.value).startswith(f"{label}: ")
 
 
 def test_correct_alternatives_pass():

@@ -7,9 +7,8 @@ which that file requires for every check) and other correct ways of writing a so
 import math
 
 import numpy as np
-import pytest
 
-from lecturelib.exercises import CheckFailed, all_checks
+from lecturelib.exercises import all_checks
 
 
 def fista_variant(momentum: bool = True, frobenius: bool = False, return_y: bool = False):
@@ -41,14 +40,6 @@ WRONG_ANSWERS = [
     ("ex-sparse-fista", lambda X, D, lam, n_iter: fista_variant()(X, D, lam, n_iter).T,
      r"should have shape \(3, 4\), got \(4, 3\)"),
 ]
-
-
-@pytest.mark.parametrize("label, wrong, message", WRONG_ANSWERS,
-                         ids=[f"{label}-{i}" for i, (label, _, _) in enumerate(WRONG_ANSWERS)])
-def test_wrong_answer_fails_with_a_helpful_message(label, wrong, message):
-    with pytest.raises(CheckFailed, match=message) as error:
-        all_checks()[label](wrong)
-    assert str(error.value).startswith(f"{label}: ")
 
 
 def test_correct_alternatives_pass():

@@ -4,10 +4,9 @@ The chapter's solution and the student stub are tested for every check by
 ``tests/test_exercise_checks.py``; this file holds the typical wrong answers (``WRONG_ANSWERS``,
 which that file requires for every check) and other correct ways of writing a solution."""
 
-import pytest
 import torch
 
-from lecturelib.exercises import CheckFailed, all_checks
+from lecturelib.exercises import all_checks
 from lecturelib.vae import log_weights
 
 
@@ -40,14 +39,6 @@ WRONG_ANSWERS = [
     ("ex-vae-iwae", iwae_variant("mean-log-weights"), r"mean of the log-weights, which is the K-sample ELBO"),
     ("ex-vae-iwae", iwae_variant("naive"), r"underflows to 0 .*use torch\.logsumexp"),
 ]
-
-
-@pytest.mark.parametrize("label, wrong, message", WRONG_ANSWERS,
-                         ids=[f"{label}-{i}" for i, (label, _, _) in enumerate(WRONG_ANSWERS)])
-def test_wrong_answer_fails_with_a_helpful_message(label, wrong, message):
-    with pytest.raises(CheckFailed, match=message) as error:
-        all_checks()[label](wrong)
-    assert str(error.value).startswith(f"{label}: ")
 
 
 def test_correct_alternatives_pass():

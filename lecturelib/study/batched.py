@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch

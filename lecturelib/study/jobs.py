@@ -17,7 +17,6 @@ import functools
 import time
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
