@@ -373,14 +373,17 @@ def elbo(model: VAE, x: Tensor, *, num_samples: int = 1, kl: str = "analytic", b
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     if beta < 0:
         raise ValueError(f"beta must be >= 0, got {beta}")
-    terms = log_weights(model, x, num_samples, generator=generator)
-    reconstruction = terms["log_px_given_h"].mean(0)
-    if kl == "analytic":
-        kl_value = kl_to_prior(_wide(terms["mu"]), _wide(terms["second"]), model.covariance)
-    elif kl == "mc":
-        kl_value = (terms["log_q"] - terms["log_prior"]).mean(0)
-    else:
+    if kl not in ("analytic", "mc"):
         raise ValueError(f"kl={kl!r} is not known; expected 'analytic' or 'mc'")
+    if kl == "mc":
+        terms = log_weights(model, x, num_samples, generator=generator)
+        reconstruction = terms["log_px_given_h"].mean(0)
+        kl_value = (terms["log_q"] - terms["log_prior"]).mean(0)
+    else:  # the training path: no log-densities of h are needed, so none are computed
+        mu, second = model.encode(x)
+        h = reparametrize(mu, second, num_samples, covariance=model.covariance, generator=generator)
+        reconstruction = log_likelihood(x, model.decode(h), model.likelihood).mean(0)
+        kl_value = kl_to_prior(_wide(mu), _wide(second), model.covariance)
     return {"reconstruction": reconstruction, "kl": kl_value, "elbo": reconstruction - kl_value,
             "objective": reconstruction - beta * kl_value}
 
