@@ -84,10 +84,11 @@ test-unit: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest tests -q -n $(WORKERS) --dist loadfile --ignore=tests/browser
 
 # Every chapter executed top to bottom at the tiny scale; any exception in any cell fails.
-# --dist loadfile keeps each notebook's cells, in order, on one worker (one kernel).
+# --dist loadfile keeps each notebook's cells, in order, on one worker (one kernel); a cell that
+# hangs fails after 15 minutes instead of holding CI until its limit.
 test-notebooks: $(STAMP)
 	rm -rf $(TEST_CACHE)
-	$(TEST_ENV) $(BIN)/python -m pytest --nbval-lax notebooks -q -n $(WORKERS) --dist loadfile
+	$(TEST_ENV) $(BIN)/python -m pytest --nbval-lax notebooks -q -n $(WORKERS) --dist loadfile --nbval-cell-timeout=900
 
 # The site built without executing notebooks: broken cross-references, TOC entries and
 # citations are errors (-W).
