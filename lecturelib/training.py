@@ -11,6 +11,7 @@ device and read back only at log points, so the loop has no host synchronisation
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence, Union
@@ -97,7 +98,8 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
     eval_data : in-memory data evaluated at each log point (``history.eval``).
     num_logs : number of log points spread over training.
     seed : seeds batch order and the torch generator that ``loss_fn`` may use (noise, sampling).
-    progress : show a progress bar; ``None`` shows one for runs of 1,000 steps or more.
+    progress : show a progress bar; ``None`` shows one for runs of 1,000 steps or more in a terminal
+        (not in notebooks, where an executed book would store every bar as an output; pass ``True``).
     """
     device = resolve_device(device)
     streaming = callable(data) and not isinstance(data, (torch.Tensor, np.ndarray))
@@ -121,7 +123,7 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
     sums: dict[str, torch.Tensor] = {}
     since_log = 0
     order = torch.empty(0, dtype=torch.long, device=device)
-    show = progress if progress is not None else num_steps >= 1000
+    show = progress if progress is not None else (num_steps >= 1000 and sys.stderr.isatty())
     bar = None
     if show:
         from tqdm.auto import tqdm
