@@ -15,6 +15,7 @@ from sklearn.multiclass import OneVsRestClassifier
 
 from lecturelib.metrics._fast import OvRLogistic
 from lecturelib.metrics import (
+    CodeCache,
     beta_vae_score,
     dci,
     dci_scores,
@@ -30,9 +31,11 @@ from lecturelib.metrics import (
     mig,
     modularity,
     mutual_info_matrix,
+    sample_codes,
     sap,
     statistical_efficiency,
 )
+from lecturelib.data.dsprites import DSprites
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,6 +470,51 @@ def test_evaluate_all_deterministic_flat_and_ordered(data):
     assert only == {"mig": a["mig"]}
     with pytest.raises(ValueError, match="metrics"):
         evaluate_all(data, truth, metrics=["nope"])
+
+
+class DeterministicToyData(ToyData):
+    deterministic = True
+
+
+def test_code_cache_gives_the_same_scores_encoding_each_grid_point_once():
+    data = DeterministicToyData()
+    grid_size = int(np.prod(data.factor_sizes))
+    calls = []
+
+    def counted(images):
+        calls.append(len(images))
+        return rotation(images)
+
+    cache = CodeCache.for_data(data, counted, device="cpu")
+    for score in (beta_vae_score, factor_vae_score):
+        assert score(data, counted, random_state=3, cache=cache, device="cpu", **SMALL) == pytest.approx(
+            score(data, rotation, random_state=3, device="cpu", **SMALL), abs=1e-12)
+    # 2 x (300 + 150) x 16 BetaVAE images and (300 + 150) x 16 + 300 FactorVAE images: each of
+    # the 960 grid points was rendered and encoded at most once
+    assert cache.num_encoded == sum(calls) <= grid_size
+    codes, factors = sample_codes(data, counted, 500, random_state=4, cache=cache, device="cpu")
+    assert sum(calls) <= grid_size
+    np.testing.assert_allclose(codes, rotation(torch.as_tensor(data.render(factors))).numpy(), atol=1e-6)
+
+
+def test_code_cache_only_for_deterministic_data_and_matching_encoder():
+    assert CodeCache.for_data(ToyData(), truth) is None  # no `deterministic` attribute: not cached
+    assert CodeCache.for_data(DSprites(resolution=16, variant="noisy"), truth) is None
+    assert isinstance(CodeCache.for_data(DSprites(resolution=16), truth), CodeCache)
+    data = DeterministicToyData()
+    cache = CodeCache.for_data(data, truth)
+    with pytest.raises(ValueError, match="another"):
+        beta_vae_score(data, rotation, cache=cache, **SMALL)
+    # a representation too wide for the memory budget is encoded image by image, not kept
+    wide = CodeCache(data, truth, device="cpu", max_bytes=8 * 960 * 3)
+    f = data.sample_factors(50, 0)
+    np.testing.assert_array_equal(wide(f).numpy(), truth(torch.as_tensor(data.render(f))).double().numpy())
+    assert not wide.enabled and wide.table is None
+
+
+def test_evaluate_all_fast_mode_caches_deterministic_data():
+    kw = dict(fast=True, random_state=1, device="cpu", **EVAL_SMALL)
+    assert evaluate_all(DeterministicToyData(), truth, **kw) == evaluate_all(ToyData(), truth, **kw)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -235,6 +235,11 @@ class DSprites(Dataset):
     def __len__(self) -> int:
         return int(np.prod(self.factor_sizes)) if self.factor_sizes else 1
 
+    @property
+    def deterministic(self) -> bool:
+        """Whether an image is a function of its factors alone (binary; noisy and colour draw noise)."""
+        return self.variant == "binary"
+
     def sample_factors(self, n: int, rng: np.random.Generator | int) -> np.ndarray:
         """``n`` factor vectors drawn uniformly over the grid: int64 array ``(n, K)`` of class indices."""
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:

@@ -20,6 +20,10 @@ class GroundTruthData(Protocol):
     ----------
     factor_names : tuple of K str
     factor_sizes : tuple of K int, the number of values of each factor
+    deterministic : bool, optional
+        True when ``render`` is a function of the factors (no random noise or colour); lets the
+        metrics' fast mode encode each grid point once (:class:`lecturelib.metrics.CodeCache`).
+        Taken as False when absent.
     """
 
     factor_names: tuple[str, ...]

@@ -32,6 +32,7 @@ from lecturelib.metrics.information import (
     unsupervised_scores,
 )
 from lecturelib.metrics.sampling import (
+    CodeCache,
     beta_vae_score,
     downstream,
     encode_factors,
@@ -42,6 +43,7 @@ from lecturelib.metrics.sampling import (
 
 __all__ = [
     "METRICS",
+    "CodeCache",
     "beta_vae_score",
     "dci",
     "dci_scores",
