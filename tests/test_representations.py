@@ -117,6 +117,15 @@ def test_beta_vae_points_truth_has_a_zero_coordinate(obs):
         beta_vae_points(obs, controlled_encoders(5)["true factors"], 3, batch_size=0)
 
 
+def test_ica_of_full_size_dsprites_gives_whitened_finite_sources():
+    # FastICA's own whitening returned NaN sources here (5,000 images of 4,096 mostly black pixels)
+    data = DSprites()
+    ica = fit_pixel_encoder(data, "ica", n_components=10, num_samples=5_000, random_state=0)
+    codes = ica(data.render(data.sample_factors(2_000, 1)))
+    assert np.isfinite(codes).all()
+    np.testing.assert_allclose(np.cov(codes.T), np.eye(10), atol=0.15)  # unit variance, decorrelated
+
+
 def test_pixel_encoders(data):
     images = data.render(data.sample_factors(20, 0))
     assert flatten_pixels(images).shape == (20, 64 * 64)
