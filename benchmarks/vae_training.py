@@ -18,7 +18,9 @@ Usage::
     python benchmarks/vae_training.py --device cuda --batch-size 64 1024 --steps 500
     python benchmarks/vae_training.py --full                # the issue's sizes: batch 64 and 1024, 1,000 steps
 
-Compilation happens during the warm-up steps, which are not timed.
+Compilation happens during the warm-up steps, which are not timed. Reference and ours are timed
+in alternation, ``--repeats`` rounds each (default 3), and the medians are compared, so a change in
+the machine's load during the run affects both alike.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -112,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5 CPU, 30 CUDA)")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("LECTURELIB_THREADS", "1")),
                         help="CPU threads (default 1, or LECTURELIB_THREADS)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating timed rounds of each (median)")
     parser.add_argument("--full", action="store_true", help="the issue's sizes")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -136,9 +140,14 @@ def main(argv: list[str] | None = None) -> None:
             steps = args.steps or ((300 if cuda else 30) * (4 if args.full else 1))
             warmup = args.warmup if args.warmup is not None else (30 if cuda else 5)
             X = make_data(max(4096, 4 * batch_size), device)
-            reference = time_reference(device, batch_size, steps, warmup, X)
-            eager = time_ours(device, batch_size, steps, warmup, X, fast=False) if cuda else float("nan")
-            ours = time_ours(device, batch_size, steps, warmup, X, fast=True)
+            rounds = {"reference": [], "eager": [], "ours": []}
+            for _ in range(args.repeats):
+                rounds["reference"].append(time_reference(device, batch_size, steps, warmup, X))
+                if cuda:
+                    rounds["eager"].append(time_ours(device, batch_size, steps, warmup, X, fast=False))
+                rounds["ours"].append(time_ours(device, batch_size, steps, warmup, X, fast=True))
+            reference, ours = statistics.median(rounds["reference"]), statistics.median(rounds["ours"])
+            eager = statistics.median(rounds["eager"]) if cuda else float("nan")
             eager_text = f"{eager:>12,.0f}" if cuda else f"{'(= ours)':>12}"
             print(f"{device.type:<6} {batch_size:>6} {steps:>6}  {reference:>18,.0f} {eager_text} {ours:>13,.0f} "
                   f"{ours / reference:>8.2f}x", flush=True)

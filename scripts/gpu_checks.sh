@@ -22,7 +22,7 @@ tar czf "$OUT/results.tgz" lecturelib/results/*.pt lecturelib/results/*.json 2>/
 
 # 2. benchmarks (each capped so one failure leaves time for the rest)
 record() { local limit=$1 name=$2; shift 2; timeout "$limit" $PY scripts/bench_page.py record "$name" -- "$@" 2>&1 | tail -40; }
-record 80 vae_training-gpu $PY benchmarks/vae_training.py --device cuda --batch-size 64 1024
+record 80 vae_training-gpu $PY benchmarks/vae_training.py --device cuda --batch-size 64 1024 --repeats 1
 record 90 study-gpu $PY benchmarks/study.py --full --check --device cuda
 record 60 sparse_coding-gpu $PY benchmarks/sparse_coding.py --skip-dl --full
 record 30 dsprites-gpu $PY benchmarks/dsprites.py
