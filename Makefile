@@ -21,6 +21,8 @@ SITE := $(BOOK_OUT:./%=%)/_build/html
 BOOK_CFG := _build/config/$(SCALE).yml
 # OFFLINE=1: MathJax, require.js and the widget manager are served by the site (works without
 # internet); OFFLINE=0: loaded from CDNs, as Jupyter Book does by default.
+# BOOK_FLAGS=--all rewrites every page (Sphinx otherwise skips a build, static files included,
+# when no source changed; executed notebooks still come from the cache).
 OFFLINE ?= 1
 OFFLINE_ASSETS := _build/offline_assets
 # The headless browser of `make test-browser` (Debian: chromium; GitHub's Ubuntu: google-chrome).
@@ -57,7 +59,7 @@ BUILD_ENV = LECTURELIB_SCALE=$(SCALE) MPLBACKEND=module://matplotlib_inline.back
 
 book: $(STAMP) $(if $(filter 1,$(OFFLINE)),offline-assets)
 	$(BOOK_CONFIG) $(if $(filter 1,$(OFFLINE)),--offline $(OFFLINE_ASSETS))
-	$(BUILD_ENV) $(BIN)/jupyter-book build . -W --keep-going --config $(BOOK_CFG) --path-output $(BOOK_OUT)
+	$(BUILD_ENV) $(BIN)/jupyter-book build . -W --keep-going $(BOOK_FLAGS) --config $(BOOK_CFG) --path-output $(BOOK_OUT)
 	@echo "The book is at file://$(abspath $(SITE))/index.html"
 
 # pdflatex and a few TeX Live packages (about 355 MB), not installed by make: see README.md.
@@ -104,7 +106,7 @@ test-browser: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r requirements-browser.txt
 	@test -x "$$(command -v $(CHROMIUM))" || { echo "installing Debian's chromium"; \
 	  $$(test "$$(id -u)" = 0 || echo sudo) apt-get install -y chromium; }
-	$(TEST_ENV) $(MAKE) book SCALE=tiny OFFLINE=1
+	$(TEST_ENV) $(MAKE) book SCALE=tiny OFFLINE=1 BOOK_FLAGS=--all
 	BOOK_SITE=_build/scale-tiny/_build/html CHROMIUM=$$(command -v $(CHROMIUM) || echo /usr/bin/chromium) \
 	  SCREENSHOTS=_build/screenshots $(BIN)/python -m pytest tests/browser -q -p no:cacheprovider
 

@@ -9,8 +9,8 @@ script and builds the site with these files served from the site itself (see
 
 The packages are pinned and their npm tarballs checked against the registry's sha512 integrity
 recorded below, so a build is reproducible and a tampered download fails. Only the files a page
-loads are copied (about 6 MB): MathJax's `tex-mml-chtml.js` and its woff-v2 fonts, the
-widget manager's self-contained `embed-amd.js` and its icon fonts, and `require.js`. The tarballs
+loads are copied (about 7 MB): MathJax's `tex-mml-chtml.js`, its woff-v2 fonts and the TeX
+extensions it loads on demand, the widget manager's self-contained `embed-amd.js` and its icon fonts, and `require.js`. The tarballs
 come from `npm pack` when npm is installed, otherwise straight from the registry over HTTPS (same
 bytes, same check).
 """
@@ -49,6 +49,10 @@ PACKAGES: tuple[Package, ...] = (
         files={
             "package/es5/tex-mml-chtml.js": "mathjax/tex-mml-chtml.js",
             "package/es5/output/chtml/fonts/woff-v2/": "mathjax/output/chtml/fonts/woff-v2/",
+            # TeX extensions that tex-mml-chtml.js loads on first use of their macros (\boldsymbol,
+            # \cancel, ...): without them such an equation fails offline.
+            "package/es5/input/tex/extensions/": "mathjax/input/tex/extensions/",
+            "package/es5/input/tex/extensions/all-packages.js": "",  # never loaded on demand
         },
     ),
     Package(
@@ -109,11 +113,17 @@ def download(package: Package) -> bytes:
 
 
 def extract(data: bytes, files: dict[str, str], dest: Path) -> list[Path]:
-    """Copy the tarball members named by ``files`` (exact names or folder prefixes) into ``dest``."""
+    """Copy the tarball members named by ``files`` (exact names or folder prefixes) into ``dest``.
+
+    A member named exactly, with ``""`` as its destination, is left out of a folder it lies in.
+    """
     written, matched = [], set()
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         for member in archive.getmembers():
             if not member.isfile():
+                continue
+            if files.get(member.name) == "":
+                matched.add(member.name)
                 continue
             for source, target in files.items():
                 if source.endswith("/") and member.name.startswith(source):

@@ -37,10 +37,12 @@ def integrity(data: bytes) -> str:
 
 def test_offline_assets_are_checked_and_only_the_needed_files_shipped(tmp_path, monkeypatch):
     data = tarball({"package/es5/tex-mml-chtml.js": b"mathjax", "package/es5/other.js": b"no",
-                    "package/es5/output/chtml/fonts/woff-v2/a.woff": b"font"})
+                    "package/es5/output/chtml/fonts/woff-v2/a.woff": b"font",
+                    "package/es5/output/chtml/fonts/woff-v2/unused.woff": b"left out"})
     package = offline_assets.Package("fake@1", "https://example.invalid/fake.tgz", integrity(data),
                                      {"package/es5/tex-mml-chtml.js": "mathjax/tex-mml-chtml.js",
-                                      "package/es5/output/chtml/fonts/woff-v2/": "mathjax/fonts/"})
+                                      "package/es5/output/chtml/fonts/woff-v2/": "mathjax/fonts/",
+                                      "package/es5/output/chtml/fonts/woff-v2/unused.woff": ""})
     monkeypatch.setattr(offline_assets, "download", lambda p: data)
     dest = offline_assets.fetch(tmp_path / "assets", (package,))
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == \
@@ -152,10 +154,11 @@ def test_widgets_shim_is_loaded_between_require_and_the_widget_manager(offline):
     assert names[1] == site_fixes.SHIM and config.nb_ipywidgets_js[names[2]] == scripts[names[2]]
     fonts = config.nb_ipywidgets_js[site_fixes.SHIM]["data-assets-path"]
     assert fonts == ("widgets/" if offline else "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1.0.6/dist/")
+    site_fixes.add_static(None, config)
     assert config.html_static_path == ["x", str(site_fixes.STATIC)]
-    assert (site_fixes.STATIC / site_fixes.SHIM).is_file()
+    assert (site_fixes.STATIC / site_fixes.SHIM).is_file() and (site_fixes.STATIC / site_fixes.TOGGLE_CSS).is_file()
     site_fixes.add_widgets_shim(None, config)  # a second call changes nothing
-    assert list(config.nb_ipywidgets_js) == names and len(config.html_static_path) == 2
+    assert list(config.nb_ipywidgets_js) == names
     if offline:  # the fonts it points at are shipped beside embed-amd.js
         shipped = {t for p in offline_assets.PACKAGES for t in p.files.values()}
         assert {t for t in shipped if t.startswith("widgets/") and t.endswith(".woff2")}

@@ -1,4 +1,4 @@
-"""Two fixes to the pages Jupyter Book 1.0 writes, both caught by the browser tests (tests/browser).
+"""Three fixes to the pages Jupyter Book 1.0 writes, all caught by the browser tests (tests/browser).
 
 1. Inline scripts twice per page. Sphinx 7.4 keeps an inline script (``app.add_js_file(None,
    body=...)``) registered after the builder started once under the name ``None`` and once more,
@@ -10,6 +10,9 @@
    (whatever ``nb_ipywidgets_js`` holds: the CDN by default, the site's copy with
    ``scripts/book_config.py --offline``), so its icon fonts load and widget labels do not throw
    under MathJax 3 (see that file).
+3. Collapsed solutions: a click on the exercise link inside a solution's title threw in
+   sphinx-togglebutton and left the solution shut; ``static/toggle_titles.css`` sends such clicks
+   to the title.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sphinx.config import Config
 
 STATIC = Path(__file__).with_name("static")
 SHIM = "widgets_shim.js"
+TOGGLE_CSS = "toggle_titles.css"
 
 
 def _script_key(script: Any) -> tuple:
@@ -56,10 +60,16 @@ def add_widgets_shim(app: Sphinx, config: Config) -> None:
     shim = {SHIM: {"data-assets-path": posixpath.dirname(manager) + "/"}}
     config.nb_ipywidgets_js = {**{k: v for k, v in scripts.items() if k != manager}, **shim,
                                manager: scripts[manager]}
+
+
+def add_static(app: Sphinx, config: Config) -> None:
+    """Serve ``static/`` (the widgets shim and the toggle-title stylesheet) from ``_static/``."""
     config.html_static_path = [*config.html_static_path, str(STATIC)]
 
 
 def setup(app: Sphinx) -> dict:
+    app.connect("config-inited", add_static)
     app.connect("config-inited", add_widgets_shim)
+    app.add_css_file(TOGGLE_CSS)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
