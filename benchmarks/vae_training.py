@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", nargs="+", default=["auto"],
                         help="cpu, cuda, or auto (= cpu, plus cuda when present)")
     parser.add_argument("--batch-size", type=int, nargs="+", default=None, help="default 64 (--full: 64 1024)")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 30 on CPU, 300 on CUDA; --full x4)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 100 on CPU, 300 on CUDA; --full x4)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5 CPU, 30 CUDA)")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("LECTURELIB_THREADS", "1")),
                         help="CPU threads (default 1, or LECTURELIB_THREADS)")
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     for device in devices:
         cuda = device.type == "cuda"
         for batch_size in batch_sizes:
-            steps = args.steps or ((300 if cuda else 30) * (4 if args.full else 1))
+            steps = args.steps or ((300 if cuda else 100) * (4 if args.full else 1))
             warmup = args.warmup if args.warmup is not None else (30 if cuda else 5)
             X = make_data(max(4096, 4 * batch_size), device)
             rounds = {"reference": [], "eager": [], "ours": []}
