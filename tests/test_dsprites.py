@@ -345,3 +345,36 @@ def test_traversal_and_draw(data):
     fig = ds.draw(DSprites(variant="color", resolution=32), n=6, ncols=3)
     assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes) == 6
     matplotlib.pyplot.close(fig)
+
+
+# ----------------------------------------------------------------------------- the image table
+SMALL_GRID = dict(resolution=20, subset={"posX": range(0, 32, 4), "posY": range(0, 32, 4)})
+
+
+@pytest.mark.parametrize("variant", ["binary", "noisy", "color"])
+def test_cached_images_are_the_rendered_ones(variant):
+    drawn, cached = DSprites(variant=variant, **SMALL_GRID), DSprites(variant=variant, **SMALL_GRID)
+    assert cached.cache_images("cpu") is cached and cached.cache_images("cpu") is cached  # built once
+    # 20 x 20 pixels: 50 bytes per image, the last one padded
+    assert cached._image_table.shape == (len(cached), 50) and cached._image_table.dtype == torch.uint8
+    factors = drawn.sample_factors(600, 0)
+    assert np.array_equal(drawn.render(factors, seed=4), cached.render(factors, seed=4))
+    assert np.array_equal(drawn.render(factors), cached.render(factors))  # each object's own generator
+    for (x1, f1), (x2, f2) in zip(drawn.batches(16, num_batches=3, seed=2, device="cpu"),
+                                  cached.batches(16, num_batches=3, seed=2, device="cpu")):
+        assert torch.equal(f1, f2) and torch.equal(x1, x2)
+
+
+def test_image_table_needs_binary_sprites():
+    with pytest.raises(ValueError, match="antialias"):
+        DSprites(antialias=2, **SMALL_GRID).cache_images("cpu")
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+def test_cached_images_on_gpu_match_the_cpu_renderer():
+    data = DSprites()
+    factors = torch.as_tensor(data.sample_factors(4000, 0))
+    expected = data.render(factors)
+    data.cache_images("cuda")
+    assert torch.equal(data.render(factors.cuda()).cpu(), expected)
+    assert torch.equal(data.render(factors), expected)  # a CPU request still draws on the CPU

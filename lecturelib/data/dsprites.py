@@ -189,6 +189,7 @@ class DSprites(Dataset):
                                  dtype=np.int64)
         self._tables_cache: dict[torch.device, dict[str, torch.Tensor]] = {}
         self._generators: dict[torch.device, torch.Generator] = {}
+        self._image_table: torch.Tensor | None = None  # bit-packed sprites of the grid (cache_images)
         self._host_tables = self._build_tables()
 
     # ------------------------------------------------------------------ geometry tables
@@ -285,8 +286,11 @@ class DSprites(Dataset):
         self._check_factors(factors, validate_range=validate)
         as_numpy = isinstance(factors, np.ndarray)
         factors_t = torch.from_numpy(np.ascontiguousarray(factors)) if as_numpy else factors
-        full = self._to_full(factors_t.long())
-        images = self._render_full(full, seed=seed)
+        if self._cached_on(factors_t.device):
+            strides = torch.as_tensor(self._strides, device=factors_t.device)
+            images = self._render_cached((factors_t.long() * strides).sum(1), seed=seed)
+        else:
+            images = self._render_full(self._to_full(factors_t.long()), seed=seed)
         return images.numpy() if as_numpy else images
 
     def render_values(self, shape: torch.Tensor | np.ndarray, scale: torch.Tensor | np.ndarray,
@@ -392,7 +396,10 @@ class DSprites(Dataset):
         while num_batches is None or step < num_batches:
             index = torch.randint(0, len(self), (int(batch_size),), generator=generator, device=device)
             factors = self._decode(index)
-            yield self._render_full(self._to_full(factors), seed=None, generator=generator), factors
+            if self._cached_on(device):
+                yield self._render_cached(index, seed=None, generator=generator), factors
+            else:
+                yield self._render_full(self._to_full(factors), seed=None, generator=generator), factors
             step += 1
 
     def sample(self, n: int, rng: np.random.Generator | int, *, device: str | torch.device = "cpu",
@@ -416,6 +423,53 @@ class DSprites(Dataset):
         return out
 
     # ------------------------------------------------------------------ rendering
+    def cache_images(self, device: str | torch.device = "auto") -> DSprites:
+        """Render every sprite of the grid once and keep them on ``device``, bit-packed; return ``self``.
+
+        Later renders on that device (:meth:`render`, :meth:`batches`) gather the sprites from this
+        table instead of drawing the shapes: the same images, bit for bit (the noisy and colour
+        variants still draw their noise and colour per call, from the same generators). It costs
+        ``len(self) * H * W / 8`` bytes, 377 MB for the full 64x64 grid, and one render of the
+        whole grid; it pays where rendering is slow next to training, as on a GPU at small batches
+        (``benchmarks/dsprites.py``). Binary sprites only (``antialias=1``).
+        """
+        if self.antialias != 1:
+            raise ValueError(f"cache_images needs binary sprites (antialias=1), got antialias={self.antialias}")
+        device = resolve_device(device)
+        if self._cached_on(device):
+            return self
+        plane = self.resolution * self.resolution
+        table = torch.zeros((len(self), -(-plane // 8)), dtype=torch.uint8, device=device)
+        weights = (2 ** torch.arange(8, device=device)).to(torch.uint8)
+        chunk = 16384 if device.type == "cuda" else 4096
+        for start in range(0, len(self), chunk):
+            index = torch.arange(start, min(start + chunk, len(self)), device=device)
+            sprites = self._render_full(self._to_full(self._decode(index)), seed=None, sprite_only=True)
+            bits = sprites.reshape(len(index), plane).to(torch.uint8)
+            padded = torch.nn.functional.pad(bits, (0, table.shape[1] * 8 - plane)).view(len(index), -1, 8)
+            table[start:start + len(index)] = (padded * weights).sum(dim=2, dtype=torch.uint8)
+        self._image_table = table
+        return self
+
+    def _cached_on(self, device: torch.device) -> bool:
+        return self._image_table is not None and self._image_table.device == device
+
+    def _render_cached(self, index: torch.Tensor, *, seed: int | None,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """Images ``(n, C, H, W)`` of grid positions ``index`` ``(n,)`` from :meth:`cache_images`'s table."""
+        table, res = self._image_table, self.resolution
+        shifts = torch.arange(8, device=table.device, dtype=torch.uint8)
+        bits = (table[index][:, :, None] >> shifts) & 1  # (n, bytes, 8), pixel 8 b + i in byte b, bit i
+        sprites = bits.reshape(len(index), -1)[:, :res * res].reshape(-1, 1, res, res).to(torch.float32)
+        if self.variant == "binary":
+            return sprites
+        generator = generator if generator is not None else self._generator(table.device, seed)
+        if self.variant == "noisy":  # the same draws and arithmetic as _render_full
+            noise = torch.rand((len(index), self.channels, res, res), generator=generator, device=table.device)
+            return torch.clamp_max(noise + sprites, 1.0)
+        colour = torch.rand((len(index), self.channels), generator=generator, device=table.device) * 0.5 + 0.5
+        return sprites * colour[:, :, None, None]
+
     def _to_full(self, factors: torch.Tensor) -> torch.Tensor:
         """Subset class indices ``(n, K)`` -> full-grid class indices ``(n, 5)`` (same device)."""
         tables = self._tables(factors.device)
@@ -443,8 +497,11 @@ class DSprites(Dataset):
         return self._generators[device]
 
     def _render_full(self, full: torch.Tensor, *, seed: int | None,
-                     generator: torch.Generator | None = None, window: bool = True) -> torch.Tensor:
+                     generator: torch.Generator | None = None, window: bool = True,
+                     sprite_only: bool = False) -> torch.Tensor:
         """Images ``(n, C, H, W)`` for full-grid class indices ``(n, 5)`` (no validation).
+
+        ``sprite_only=True`` gives the binary sprites ``(n, 1, H, W)`` of any variant (no noise or colour).
 
         ``window=True`` evaluates the shapes only in a square window around each sprite (a sixth of
         the pixels at 64x64) and writes it into the black frame; ``window=False`` evaluates every
@@ -452,18 +509,19 @@ class DSprites(Dataset):
         """
         device = full.device
         tables = self._tables(device)
-        n, res, s, channels = full.shape[0], self.resolution, self.antialias, self.channels
+        variant = "binary" if sprite_only else self.variant
+        n, res, s, channels = full.shape[0], self.resolution, self.antialias, (1 if sprite_only else self.channels)
         plane = res * res
-        if self.variant != "binary" and generator is None:
+        if variant != "binary" and generator is None:
             generator = self._generator(device, seed)
-        if self.variant == "noisy":
+        if variant == "noisy":
             out = torch.rand((n, channels, res, res), generator=generator, device=device)
         else:
             out = torch.zeros((n, channels, res, res), dtype=torch.float32, device=device)
         if n == 0:
             return out
         colour = (torch.rand((n, channels), generator=generator, device=device) * 0.5 + 0.5
-                  if self.variant == "color" else None)
+                  if variant == "color" else None)
         # On CPU, evaluating each shape only on its own sprites is free; on GPU it would need a host
         # sync, so there all three shapes are evaluated and selected (same bits either way).
         group = device.type == "cpu" if self._group_by_shape is None else self._group_by_shape
@@ -510,9 +568,9 @@ class DSprites(Dataset):
             pixel = ((oy[:, None] + offsets)[:, :, None] * res + (ox[:, None] + offsets)[:, None, :])
             index = (rows[:, None, None] * (channels * plane) + channel_offsets[None, :, None]
                      + pixel.reshape(pixel.shape[0], 1, -1)).reshape(-1)  # (m * C * side^2,)
-            if self.variant == "binary":
+            if variant == "binary":
                 values = patch
-            elif self.variant == "noisy":  # min(sprite + noise, 1), as disentanglement_lib
+            elif variant == "noisy":  # min(sprite + noise, 1), as disentanglement_lib
                 values = torch.clamp_max(flat_out[index].view(patch.shape[0], channels, -1) + patch, 1.0)
             else:
                 values = patch * colour[rows][:, :, None]

@@ -61,8 +61,13 @@ def make_stream(data: DSprites, n_latents: int, device: torch.device):
     """``stream(batch_size, generator) -> (images (B, C, 64, 64), eps (B, n_latents))`` on ``device``.
 
     Grid positions and the reparametrisation noise are drawn from the (CPU) ``generator``, so a
-    model's batches depend only on its seed, whether it is trained alone or stacked.
+    model's batches depend only on its seed, whether it is trained alone or stacked. On a GPU the
+    sprites come from a table built once (:meth:`DSprites.cache_images`, the same images), so
+    rendering keeps up with small-batch training.
     """
+    if device.type == "cuda":
+        data.cache_images(device)
+
     def stream(batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.randint(0, len(data), (batch_size,), generator=generator)
         eps = torch.randn(batch_size, n_latents, generator=generator)
