@@ -89,26 +89,28 @@ def artifact_key(name: str, params: dict[str, Any], scale: str) -> str:
     return f"{name}-{scale}-{hashlib.sha256(blob).hexdigest()[:10]}"
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """Versions of Python and the main packages, and the git commit when run from a checkout (provenance)."""
     import numpy
     import sklearn
 
     import lecturelib
 
-    versions = {"python": platform.python_version(), "torch": torch.__version__,
-                "numpy": numpy.__version__, "scikit-learn": sklearn.__version__,
-                "lecturelib": lecturelib.__version__}
+    found = {"python": platform.python_version(), "torch": torch.__version__,
+             "numpy": numpy.__version__, "scikit-learn": sklearn.__version__,
+             "lecturelib": lecturelib.__version__}
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 cwd=Path(__file__).parent, timeout=5).stdout.strip()
         if commit:
-            versions["git"] = commit
+            found["git"] = commit
     except (OSError, subprocess.SubprocessError):
         pass
-    return versions
+    return found
 
 
-def _hardware() -> str:
+def hardware() -> str:
+    """One line naming the GPU (if torch sees one) and the CPU core count (provenance)."""
     cpu = f"{os.cpu_count()} CPU cores ({platform.machine()})"
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} GPU + {cpu}"
@@ -165,7 +167,7 @@ def train_or_load(name: str, compute: Callable[[], Any], params: dict[str, Any],
         command = "a notebook run"
     provenance = Provenance(name=name, key=artifact_key(name, params, scale), scale=scale, params=params,
                             command=command, date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                            seconds=round(seconds, 2), versions=_versions(), hardware=_hardware())
+                            seconds=round(seconds, 2), versions=versions(), hardware=hardware())
     directory = Path(os.environ.get(WRITE_ENV) or cache_dir())
     target = directory / f"{provenance.key}.pt"
     buffer = io.BytesIO()  # serialise first, so the file on disk is written atomically

@@ -69,9 +69,9 @@ def _now() -> str:
 
 @functools.lru_cache(maxsize=None)
 def _static_environment() -> tuple[tuple[str, Any], ...]:
-    from lecturelib.artifacts import _hardware, _versions  # the provenance helpers of train-or-load
+    from lecturelib.artifacts import hardware, versions  # the provenance helpers of train-or-load
 
-    return (("versions", _versions()), ("hardware", _hardware()), ("host", platform.node()))
+    return (("versions", versions()), ("hardware", hardware()), ("host", platform.node()))
 
 
 def _environment() -> dict[str, Any]:
