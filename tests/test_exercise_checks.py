@@ -157,3 +157,15 @@ def test_wrong_answer_fails_with_a_helpful_message(topic, label, wrong, message)
     with pytest.raises(CheckFailed, match=message) as error:
         all_checks()[label](wrong)
     assert str(error.value).startswith(f"{label}: ")
+
+
+def test_expect_number_names_what_is_wrong():
+    from lecturelib.exercises.checks import CheckFailed, expect_number
+
+    assert expect_number(torch.tensor(0.25), "x") == 0.25
+    with pytest.raises(CheckFailed, match=r"x should be one number \(a mean\), got an array of shape \(2,\)"):
+        expect_number([1.0, 2.0], "x", meaning=" (a mean)")
+    with pytest.raises(CheckFailed, match="x should be finite, got nan"):
+        expect_number(float("nan"), "x")
+    with pytest.raises(CheckFailed, match="should be an array"):
+        expect_number("one", "x")

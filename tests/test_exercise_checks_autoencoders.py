@@ -56,7 +56,7 @@ KL_SPARSITY_WRONG = [
     ("ex-ae-kl-sparsity", lambda H, rho: bernoulli_kl(H.mean(0), rho).sum(), "wrong way round"),
     ("ex-ae-kl-sparsity", lambda H, rho: bernoulli_kl(rho, H.mean(0)).mean(), "sum the KL over the code units"),
     ("ex-ae-kl-sparsity", lambda H, rho: bernoulli_kl(rho, np.clip(H, 1e-3, 1 - 1e-3)).sum(1).mean(), "should be 0"),
-    ("ex-ae-kl-sparsity", lambda H, rho: bernoulli_kl(rho, H.mean(0)), "single number"),
+    ("ex-ae-kl-sparsity", lambda H, rho: bernoulli_kl(rho, H.mean(0)), "one number"),
     ("ex-ae-kl-sparsity", lambda H, rho: 2 * bernoulli_kl(rho, H.mean(0)).sum(), r"should be 0\.404754, got 0\.809508"),
     ("ex-ae-kl-sparsity", per_sample_kl, "mean activation of each unit over the batch first"),
 ]

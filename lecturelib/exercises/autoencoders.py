@@ -9,14 +9,14 @@ Frobenius norm for :math:`L_D`, dropout's rescaling, ...).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 
 from lecturelib import autoencoders as ae
 from lecturelib import sparse_coding
-from lecturelib.exercises.checks import CheckFailed, as_numpy, exercise_check, expect_close, expect_shape
+from lecturelib.exercises.checks import CheckFailed, as_numpy, exercise_check, expect_close, expect_number, expect_shape
 
 __all__ = [
     "check_logit_gradients", "check_tied_ista_step", "check_kl_sparsity",                 # 02
@@ -26,16 +26,6 @@ __all__ = [
 
 def _close(value: np.ndarray, expected: np.ndarray, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
     return value.shape == np.shape(expected) and bool(np.allclose(value, expected, rtol=rtol, atol=atol))
-
-
-def _scalar(value: Any, what: str) -> float:
-    array = as_numpy(value, what)
-    if array.size != 1:
-        raise CheckFailed(f"{what} should be a single number, got an array of shape {array.shape}")
-    number = float(array.reshape(()))
-    if not np.isfinite(number):
-        raise CheckFailed(f"{what} is {number}, not a finite number")
-    return number
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,7 +133,7 @@ def check_kl_sparsity(kl_sparsity_penalty: Callable) -> str:
     # 1. Every unit's mean activation equals the target: the penalty is exactly 0.
     H = np.array([[0.0, 0.2, 0.1], [0.2, 0.0, 0.1]])
     what = "kl_sparsity_penalty(H, rho=0.1) for H = [[0, 0.2, 0.1], [0.2, 0, 0.1]] (every unit's mean is 0.1)"
-    value = _scalar(kl_sparsity_penalty(H.copy(), 0.1), what)
+    value = expect_number(kl_sparsity_penalty(H.copy(), 0.1), what)
     if abs(value) > 1e-9:
         raise CheckFailed(f"{what} should be 0 (the penalty vanishes when each unit's mean activation, over the "
                           f"batch, equals rho), got {value:.6g}; average each column of H before taking the KL")
@@ -154,7 +144,7 @@ def check_kl_sparsity(kl_sparsity_penalty: Callable) -> str:
     rho_hat = H.mean(0)
     expected = float(_bernoulli_kl(rho, rho_hat).sum())
     what = "kl_sparsity_penalty(H, rho=0.1) for H = [[0.4, 0.1], [0.6, 0.3]] (mean activations 0.5 and 0.2)"
-    value = _scalar(kl_sparsity_penalty(H.copy(), rho), what)
+    value = expect_number(kl_sparsity_penalty(H.copy(), rho), what)
     wrong = {
         "the KL is the wrong way round: the penalty is KL(rho || rho_hat_j) = rho log(rho / rho_hat_j) + "
         "(1 - rho) log((1 - rho) / (1 - rho_hat_j))": float(_bernoulli_kl(rho_hat, np.full(2, rho)).sum()),
@@ -173,7 +163,7 @@ def check_kl_sparsity(kl_sparsity_penalty: Callable) -> str:
     H = 1 / (1 + np.exp(-rng.standard_normal((20, 8)) - 1.0))
     expected = float(ae.kl_sparsity_penalty(torch.from_numpy(H), 0.05))
     what = "kl_sparsity_penalty(H, rho=0.05) for a random 20x8 batch of sigmoid codes"
-    value = _scalar(kl_sparsity_penalty(H.copy(), 0.05), what)
+    value = expect_number(kl_sparsity_penalty(H.copy(), 0.05), what)
     if abs(value - expected) > 1e-7 * max(1.0, abs(expected)):
         raise CheckFailed(f"{what} should be {expected:.6g} (lecturelib.autoencoders.kl_sparsity_penalty), "
                           f"got {value:.6g}")

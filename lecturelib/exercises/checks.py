@@ -8,6 +8,7 @@ assertion. A stub that still raises ``NotImplementedError`` fails with a message
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -72,6 +73,20 @@ def as_numpy(value: Any, what: str) -> np.ndarray:
     except (TypeError, ValueError):
         raise CheckFailed(f"{what} should be an array, got {type(value).__name__}") from None
     return array
+
+
+def expect_number(value: Any, what: str, *, meaning: str = "") -> float:
+    """The student's output as one finite number, or a :class:`CheckFailed` naming ``what``.
+
+    ``meaning`` says which number is meant, e.g. ``" (the mean over the factors)"``.
+    """
+    array = as_numpy(value, what)
+    if array.size != 1:
+        raise CheckFailed(f"{what} should be one number{meaning}, got an array of shape {array.shape}")
+    number = float(array.reshape(()))
+    if not math.isfinite(number):
+        raise CheckFailed(f"{what} should be finite, got {number}")
+    return number
 
 
 def expect_shape(value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:

@@ -12,20 +12,10 @@ from typing import Callable
 
 import numpy as np
 
-from lecturelib.exercises.checks import CheckFailed, as_numpy, exercise_check
+from lecturelib.exercises.checks import CheckFailed, exercise_check, expect_number
 from lecturelib.metrics import gaussian_total_correlation
 
 __all__ = ["check_gaussian_tc"]
-
-
-def _number(value: object, what: str) -> float:
-    array = as_numpy(value, what)
-    if array.size != 1:
-        raise CheckFailed(f"{what} should be one number, got an array of shape {array.shape}")
-    number = float(array.reshape(()))
-    if not math.isfinite(number):
-        raise CheckFailed(f"{what} should be finite, got {number}")
-    return number
 
 
 def _with_correlation(rho: float, scales: tuple[float, float], n: int = 400) -> np.ndarray:
@@ -44,7 +34,7 @@ def check_gaussian_tc(gaussian_tc: Callable) -> str:
     codes = _with_correlation(0.6, (1.0, 1.0))
     expected = -0.5 * math.log(1 - 0.6**2)
     what = "gaussian_tc(codes) for 2 unit-variance latents with correlation 0.6"
-    value = _number(gaussian_tc(codes.copy()), what)
+    value = expect_number(gaussian_tc(codes.copy()), what)
     if abs(value + expected) < 1e-6:
         raise CheckFailed(f"{what} is {value:.4f}, negative: TC = -1/2 log det R, and det R = 1 - rho^2 < 1, so "
                           "the total correlation is positive (mind the minus sign)")
@@ -55,7 +45,7 @@ def check_gaussian_tc(gaussian_tc: Callable) -> str:
         raise CheckFailed(f"{what} should be -1/2 log(1 - 0.6^2) = {expected:.6f}, got {value:.6f}")
     # 2. The same correlation with latents of variance 4 and 0.01: TC does not change with the scales.
     what = "gaussian_tc(codes) for the same codes with latents scaled by 2 and 0.1"
-    value = _number(gaussian_tc(codes * np.array([2.0, 0.1])), what)
+    value = expect_number(gaussian_tc(codes * np.array([2.0, 0.1])), what)
     if abs(value - expected) > 1e-6:
         logdet_cov = np.linalg.slogdet(np.cov(codes * np.array([2.0, 0.1]), rowvar=False))[1]
         hint = (" You used the covariance matrix: its log det changes with the scales; divide by the standard "
@@ -66,7 +56,7 @@ def check_gaussian_tc(gaussian_tc: Callable) -> str:
     rng = np.random.default_rng(4)
     mixed = rng.standard_normal((500, 5)) @ rng.standard_normal((5, 5))
     what = "gaussian_tc(codes) for 500 samples of 5 correlated latents"
-    value = _number(gaussian_tc(mixed.copy()), what)
+    value = expect_number(gaussian_tc(mixed.copy()), what)
     reference = gaussian_total_correlation(mixed)
     if abs(value - reference) > 1e-6 * max(1.0, reference):
         raise CheckFailed(f"{what} should be {reference:.6f} (lecturelib.metrics.gaussian_total_correlation), "

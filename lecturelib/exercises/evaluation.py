@@ -13,17 +13,14 @@ import numpy as np
 from sklearn.neighbors import NearestCentroid
 
 from lecturelib.evaluation import interpolate
-from lecturelib.exercises.checks import CheckFailed, as_numpy, exercise_check, expect_close, expect_shape
+from lecturelib.exercises.checks import CheckFailed, exercise_check, expect_close, expect_number, expect_shape
 
 __all__ = ["check_nearest_centroid", "check_slerp"]
 
 
 def _accuracy(function: Callable, train_features, train_labels, test_features, test_labels, case: str) -> float:
     value = function(train_features, train_labels, test_features, test_labels)
-    array = as_numpy(value, f"the accuracy on {case}")
-    if array.size != 1:
-        raise CheckFailed(f"the accuracy on {case} should be one number, got an array of shape {array.shape}")
-    accuracy = float(array.reshape(()))
+    accuracy = expect_number(value, f"the accuracy on {case}")
     if not 0.0 <= accuracy <= 1.0:
         raise CheckFailed(f"the accuracy on {case} should be a fraction in [0, 1], got {accuracy:.4g}")
     return accuracy

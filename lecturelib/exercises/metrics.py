@@ -7,26 +7,16 @@
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
 
-from lecturelib.exercises.checks import CheckFailed, as_numpy, exercise_check
+from lecturelib.exercises.checks import CheckFailed, exercise_check, expect_number
 from lecturelib.metrics import factor_entropy, mig, mutual_info_matrix
 
 __all__ = ["check_mig_from_mi"]
 
-
-def _number(value: object, what: str) -> float:
-    array = as_numpy(value, what)
-    if array.size != 1:
-        raise CheckFailed(f"{what} should be one number (the mean over the factors), got an array of shape "
-                          f"{array.shape}")
-    number = float(array.reshape(()))
-    if not math.isfinite(number):
-        raise CheckFailed(f"{what} should be finite, got {number}")
-    return number
+MEAN_OVER_FACTORS = " (the mean over the factors)"
 
 
 @exercise_check("ex-metrics-mig-duplicate",
@@ -36,7 +26,7 @@ def check_mig_from_mi(mig_from_mi: Callable) -> str:
     mi = np.array([[1.0, 0.1], [0.2, 0.5], [0.4, 0.3]])
     entropies = np.array([2.0, 0.5])
     what = "mig_from_mi(mi, entropies) for mi = [[1.0, 0.1], [0.2, 0.5], [0.4, 0.3]], entropies = [2.0, 0.5]"
-    value = _number(mig_from_mi(mi.copy(), entropies.copy()), what)
+    value = expect_number(mig_from_mi(mi.copy(), entropies.copy()), what, meaning=MEAN_OVER_FACTORS)
     mistakes = {
         0.4: "you did not divide each factor's gap by its entropy H(v_k)",
         0.75: "you divided the largest MI by H(v_k), without subtracting the second largest",
@@ -53,7 +43,8 @@ def check_mig_from_mi(mig_from_mi: Callable) -> str:
     # 2. A single latent: the second largest MI is taken as 0.
     what = "mig_from_mi(mi, entropies) for one latent, mi = [[0.5, 0.2]], entropies = [1.0, 0.4]"
     try:
-        value = _number(mig_from_mi(np.array([[0.5, 0.2]]), np.array([1.0, 0.4])), what)
+        value = expect_number(mig_from_mi(np.array([[0.5, 0.2]]), np.array([1.0, 0.4])), what,
+                              meaning=MEAN_OVER_FACTORS)
     except IndexError as error:
         raise CheckFailed(f"{what} raised IndexError ({error}): with a single latent there is no second-largest "
                           "MI; take it as 0") from None
@@ -67,7 +58,7 @@ def check_mig_from_mi(mig_from_mi: Callable) -> str:
     codes = np.c_[codes, codes[:, 0]]
     mi, entropies = mutual_info_matrix(codes, factors), factor_entropy(factors)
     what = "mig_from_mi on 600 samples of 3 factors, the first encoded twice"
-    value = _number(mig_from_mi(mi.copy(), entropies.copy()), what)
+    value = expect_number(mig_from_mi(mi.copy(), entropies.copy()), what, meaning=MEAN_OVER_FACTORS)
     reference = mig(codes, factors)
     if abs(value - reference) > 1e-9:
         raise CheckFailed(f"{what} should be {reference:.6f} (lecturelib.metrics.mig on the same codes), got "

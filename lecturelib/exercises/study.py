@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import scipy.stats
 
-from lecturelib.exercises.checks import CheckFailed, as_numpy, exercise_check, expect_shape
+from lecturelib.exercises.checks import CheckFailed, as_numpy, exercise_check, expect_number, expect_shape
 
 __all__ = ["check_bootstrap_rank_correlation", "check_efficiency"]
 
@@ -93,10 +93,7 @@ def check_efficiency(efficiency_by_hand: Callable) -> str:
     scores = _scores({("gbt", 100): 0.6, ("gbt", 10_000): 0.8, ("lr", 100): 0.3, ("lr", 10_000): 0.9})
     scores["mig"] = 0.25
     what = "efficiency_by_hand(scores, 'gbt', 100, 10000) with test accuracies 0.6 (100) and 0.8 (10,000)"
-    array = as_numpy(efficiency_by_hand(dict(scores), "gbt", 100, 10_000), what)
-    if array.size != 1:
-        raise CheckFailed(f"{what} should be one number, got an array of shape {array.shape}")
-    value = float(array.reshape(()))
+    value = expect_number(efficiency_by_hand(dict(scores), "gbt", 100, 10_000), what)
     mistakes = {
         0.8 / 0.6: "you divided the large-sample accuracy by the small-sample one; efficiency is small / large",
         0.6 - 0.8: "you subtracted the accuracies; efficiency is their ratio",
