@@ -75,6 +75,34 @@ def test_duality_gap_certifies_the_objective():
     assert sc.duality_gap(X, D, np.zeros((50, 40)), lam) > 0
 
 
+@pytest.mark.parametrize("solver", [sc.ista, sc.fista])
+def test_gap_stop_freezes_converged_samples_and_still_certifies(solver):
+    X, D = problem(60, 16, 32, seed=5)
+    X[::2] = 0  # an all-zero code is optimal for these: they must leave the batch at the first check
+    H, info = solver(X, D, 0.2, stop="gap", tol=1e-8, max_iter=50_000, history=True, return_info=True)
+    assert info.converged and info.mean_iterations < 0.6 * info.n_iter
+    np.testing.assert_array_equal(H[::2], 0)
+    assert sc.duality_gap(X, D, H, 0.2) <= 1e-8 * sc.lasso_objective(X, D, H, 0.2)
+    assert info.history[-1] == pytest.approx(info.objective, rel=1e-12)  # frozen samples count in it
+    H_all = solver(X, D, 0.2, stop="none", max_iter=info.n_iter)  # every sample, every iteration
+    assert sc.lasso_objective(X, D, H, 0.2) == pytest.approx(sc.lasso_objective(X, D, H_all, 0.2), rel=1e-7)
+
+
+def test_gap_stop_wakes_frozen_samples_when_the_mean_objective_falls():
+    # Five samples start with a huge objective that falls to a small one, so the others freeze early,
+    # against a share of the bound that later shrinks about 100-fold; the certificate must still hold.
+    rng = np.random.default_rng(0)
+    D = rng.standard_normal((30, 20))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    X = rng.standard_normal((40, 20))
+    X[:5] = 100 * (D[0] + D[1])
+    for restart in (False, True):
+        H, info = sc.fista(X, D, 0.1, restart=restart, stop="gap", tol=1e-3, check_every=1, max_iter=20_000,
+                           return_info=True)
+        assert info.converged
+        assert sc.duality_gap(X, D, H, 0.1) <= 1e-3 * sc.lasso_objective(X, D, H, 0.1)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_fista_never_ends_above_ista_at_equal_iterations(seed):
     X, D = problem(80, 16, 48, seed=seed)
