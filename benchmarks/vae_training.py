@@ -41,7 +41,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from lecturelib.config import resolve_device  # noqa: E402
 from lecturelib.models import dsprites_conv_vae  # noqa: E402
-from lecturelib.training import default_optimizer, train  # noqa: E402
+from lecturelib.training import adam, train  # noqa: E402
 from lecturelib.vae import elbo_loss, make_fast_loss  # noqa: E402
 
 
@@ -96,7 +96,7 @@ def time_ours(device: torch.device, batch_size: int, steps: int, warmup: int, X:
     loss_fn = elbo_loss(beta=1.0)
     if fast:
         loss_fn = make_fast_loss(model, loss_fn, device=device)
-    optimizer = default_optimizer(model, lr=1e-4)
+    optimizer = adam(model.parameters(), lr=1e-4)
     kwargs = dict(batch_size=batch_size, optimizer=optimizer, num_logs=1, device=device, progress=False)
     train(model, loss_fn, X, num_steps=warmup, **kwargs)  # compiles here when fast on CUDA
     _sync(device)

@@ -14,7 +14,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence, Union
+from typing import Callable, Iterable, Sequence, Union
 
 import numpy as np
 import torch
@@ -82,15 +82,16 @@ def evaluate(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, batch_size:
     return {name: float(total) / n for name, total in totals.items()}
 
 
-def default_optimizer(model: torch.nn.Module, lr: float = 1e-3) -> torch.optim.Adam:
-    """Adam over ``model.parameters()``, fused (one kernel for all parameters) where torch has one.
+def adam(params: Iterable[torch.Tensor], lr: float = 1e-3, **options) -> torch.optim.Adam:
+    """``torch.optim.Adam(params, lr, **options)``, fused (one kernel for all parameters) where torch has one.
 
     The fused step computes the same update as the per-parameter loop, in one pass over the
     parameters: on a CPU it takes 0.4 ms instead of 1.8 ms for the dSprites conv VAE.
     """
-    params = list(model.parameters())
-    fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
-    return torch.optim.Adam(params, lr=lr, fused=fused)
+    params = list(params)
+    tensors = [p for group in params for p in (group["params"] if isinstance(group, dict) else [group])]
+    fused = bool(tensors) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in tensors)
+    return torch.optim.Adam(params, lr=lr, fused=fused, **options)
 
 
 def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int | None = None,
@@ -105,7 +106,7 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
     data : array(s) ``(n_samples, ...)`` held in memory, or a callable ``data(batch_size, generator)``
         returning a batch (a tuple of tensors).
     num_steps, num_epochs : length of training (exactly one of them; epochs need in-memory data).
-    optimizer : defaults to :func:`default_optimizer` (fused Adam) with learning rate ``lr``.
+    optimizer : defaults to :func:`adam` (fused) over ``model.parameters()`` with learning rate ``lr``.
     eval_data : in-memory data evaluated at each log point (``history.eval``).
     num_logs : number of log points spread over training.
     seed : seeds batch order and the torch generator that ``loss_fn`` may use (noise, sampling).
@@ -128,7 +129,7 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
     torch.manual_seed(seed)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     model.to(device).train()
-    optimizer = optimizer or default_optimizer(model, lr)
+    optimizer = optimizer or adam(model.parameters(), lr=lr)
     log_points = set(np.unique(np.linspace(1, num_steps, min(num_logs, num_steps)).round().astype(int)).tolist())
     history = History()
     sums: dict[str, torch.Tensor] = {}

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lecturelib.plotting import plot_history
-from lecturelib.training import History, default_optimizer, evaluate, train
+from lecturelib.training import History, adam, evaluate, train
 
 
 def regression_problem(n=256, seed=0):
@@ -42,18 +42,19 @@ def test_training_is_deterministic_under_a_seed():
     assert torch.equal(results[0], results[1])
 
 
-def test_default_optimizer_is_fused_adam_with_the_same_updates():
+def test_adam_is_fused_with_the_same_updates():
     X, y = regression_problem()
     models = []
     for fused in (True, False):
         torch.manual_seed(2)
         model = torch.nn.Linear(5, 1)
-        optimizer = default_optimizer(model, lr=0.01) if fused else torch.optim.Adam(model.parameters(), lr=0.01)
+        optimizer = adam(model.parameters(), lr=0.01) if fused else torch.optim.Adam(model.parameters(), lr=0.01)
         assert optimizer.defaults["fused"] is (True if fused else None)
         train(model, mse, (X, y), num_steps=50, batch_size=16, optimizer=optimizer, device="cpu")
         models.append(model)
     torch.testing.assert_close(models[0].weight, models[1].weight, rtol=1e-5, atol=1e-6)
-    assert default_optimizer(torch.nn.Linear(2, 1).double()).defaults["fused"]
+    assert adam(torch.nn.Linear(2, 1).double().parameters()).defaults["fused"]
+    assert not adam([torch.zeros(2, dtype=torch.long)]).defaults["fused"]  # no fused kernel: the loop
 
 
 def test_epochs_and_streaming_data():

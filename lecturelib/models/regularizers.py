@@ -34,6 +34,8 @@ from typing import Any, Union
 import torch
 from torch import nn
 
+from lecturelib.training import adam
+
 Scalar = Union[float, torch.Tensor]
 
 METHODS: tuple[str, ...] = ("beta_vae", "annealed_vae", "factor_vae", "beta_tcvae", "dip_vae_i", "dip_vae_ii")
@@ -187,8 +189,8 @@ def discriminator_loss(discriminator: nn.Module, z: torch.Tensor,
 
 def make_discriminator_optimizer(discriminator: nn.Module) -> torch.optim.Optimizer:
     """The discriminator's Adam with the study's settings (:data:`PAPER_TRAINING`)."""
-    return torch.optim.Adam(discriminator.parameters(), lr=PAPER_TRAINING["discriminator_lr"],
-                            betas=PAPER_TRAINING["discriminator_betas"], eps=PAPER_TRAINING["eps"])
+    return adam(discriminator.parameters(), lr=PAPER_TRAINING["discriminator_lr"],
+                betas=PAPER_TRAINING["discriminator_betas"], eps=PAPER_TRAINING["eps"])
 
 
 # ----------------------------------------------------------------------------- β-TCVAE

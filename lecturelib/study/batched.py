@@ -28,7 +28,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state
 
 from lecturelib.config import resolve_device
-from lecturelib.training import History
+from lecturelib.training import History, adam
 
 Batch = tuple[torch.Tensor, ...]
 StackedLoss = Callable[[nn.Module, Batch, Mapping[str, torch.Tensor], torch.Tensor], dict[str, torch.Tensor]]
@@ -120,7 +120,7 @@ def train_stacked(models: Sequence[nn.Module], loss_fn: StackedLoss, data: DataF
         return functional_call(base, (p, b), (batch, hp, step))
 
     vmapped = torch.vmap(one, in_dims=(0, 0, 0, 0, None))
-    optimizer = torch.optim.Adam(list(params.values()), lr=lr, betas=betas, eps=eps)
+    optimizer = adam(params.values(), lr=lr, betas=betas, eps=eps)
     generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
     log_points = set(np.unique(np.linspace(1, num_steps, min(num_logs, num_steps)).round().astype(int)).tolist())
     histories = [History() for _ in range(m)]
