@@ -21,6 +21,7 @@ import torch
 
 from lecturelib.data.dsprites import DSprites
 from lecturelib.models import dsprites_conv_vae
+from lecturelib.training import adam
 from lecturelib.vae import elbo_loss
 
 QUOTED = ("measured elsewhere (NOTES.md), same β-VAE, eager, batch 64: ~1,000 images/s on a 2-core CPU; "
@@ -56,7 +57,7 @@ def train_rate(batch_size: int, repeats: int, device: torch.device) -> float:
     """Images/s consumed by Adam steps of the book's conv β-VAE (β = 4, eager) on a fixed batch."""
     model = dsprites_conv_vae(seed=0).to(device)
     loss_fn = elbo_loss(beta=4.0)
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
+    optimiser = adam(model.parameters(), lr=1e-4)  # the library's (fused) Adam, as train() uses
     x = DSprites().render(torch.as_tensor(DSprites().sample_factors(batch_size, 0), device=device))
 
     def step() -> None:
