@@ -1,4 +1,4 @@
-"""Throughput of the study's training: M dSprites VAEs stacked in one vmapped step vs one after another.
+"""Throughput of the study's training: M dSprites VAEs stacked in one training step vs one after another.
 
 Both sides use the library's own trainers on the same work: the standard dSprites conv VAE
 (:func:`lecturelib.models.dsprites_conv_vae`) with the β-VAE loss of :mod:`lecturelib.study.jobs`,
@@ -7,16 +7,19 @@ so rendering is left out of both. Baseline: :func:`lecturelib.training.train` on
 turn; ours: :func:`lecturelib.study.batched.train_stacked` on all M at once. Reports aggregate
 images per second (all models together).
 
-    python benchmarks/study.py            # small: M in (1, 4), a few steps; CPU friendly
+    python benchmarks/study.py            # small: M in (1, 4), 20 steps per model; CPU friendly
     python benchmarks/study.py --full     # the issue's sizes: M in (1, 8, 32), on a GPU
 
-Target (issue 9): on a GPU, stacked >= 5x one-after-another at per-model batch 64; on a CPU the
-runner trains one model at a time (``group_size=1``), so the stacked path is not used there.
+Target (issue 9): on a GPU, stacked >= 5x one-after-another at per-model batch 64; on a CPU no
+slower. The stacked trainer vmaps the models on CUDA and loops over them on a CPU (one optimizer step
+for all), where vmap's grouped convolutions are slower; on a CPU both are timed. Each size is timed in
+``--repeats`` alternating rounds and the medians are compared.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -65,12 +68,15 @@ def one_after_another(m: int, steps: int, stream, device: torch.device) -> float
     return time.perf_counter() - start
 
 
-def stacked(m: int, steps: int, stream, device: torch.device) -> float:
-    """Seconds to train m models for ``steps`` steps each, stacked in one vmapped step."""
+def stacked(m: int, steps: int, stream, device: torch.device, vectorize: bool | None = None) -> float:
+    """Seconds to train m models for ``steps`` steps each, stacked (one optimizer step for all m).
+
+    ``vectorize``: the losses in one vmap call, or in a loop; ``None`` = the trainer's choice per device.
+    """
     loss = vae_loss("beta_vae")
     models = [dsprites_conv_vae(seed=i) for i in range(m)]
     kwargs = dict(hparams=[{"beta": float(1 + i % 8)} for i in range(m)], seeds=list(range(m)), batch_size=BATCH,
-                  lr=1e-4, device=device, progress=False, num_logs=2)
+                  lr=1e-4, device=device, progress=False, num_logs=2, vectorize=vectorize)
     train_stacked(models, loss, stream, num_steps=3, **kwargs)  # warm-up
     _sync(device)
     start = time.perf_counter()
@@ -110,21 +116,32 @@ def main() -> None:
     parser.add_argument("--models", type=int, nargs="+", default=None)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--check", action="store_true", help="first check stacked == alone on this device")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating timed rounds of each (median)")
     args = parser.parse_args()
     device = resolve_device(args.device)
     if args.check:
         print(f"stacked vs alone (3 models, 10 steps): {check(device)}")
     sizes = args.models or ((1, 8, 32) if args.full else (1, 4))
-    steps = args.steps or (200 if args.full else 10)
+    steps = args.steps or (200 if args.full else 20)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; per-model batch {BATCH}; {steps} steps per model; images/s of all models together")
-    print(f"{'M':>3}  {'one after another':>18}  {'stacked (vmap)':>15}  {'speed-up':>8}")
+    cpu = device.type == "cpu"  # there the trainer loops over the models; vmap is shown beside it
+    default = "stacked (loop)" if cpu else "stacked (vmap)"
+    print(f"{'M':>3}  {'one after another':>18}  {default:>15}" + (f"  {'stacked (vmap)':>15}" if cpu else "")
+          + f"  {'speed-up':>8}")
     stream = _pool(device)
     for m in sizes:
         images = m * steps * BATCH
-        base = images / one_after_another(m, steps, stream, device)
-        ours = images / stacked(m, steps, stream, device)
-        print(f"{m:>3}  {base:>18,.0f}  {ours:>15,.0f}  {ours / base:>7.2f}x", flush=True)
+        rounds: dict[str, list[float]] = {"base": [], "ours": [], "vmap": []}
+        for _ in range(args.repeats):  # alternating, so a change in the machine's load hits all alike
+            rounds["base"].append(images / one_after_another(m, steps, stream, device))
+            rounds["ours"].append(images / stacked(m, steps, stream, device))
+            if cpu:
+                rounds["vmap"].append(images / stacked(m, steps, stream, device, vectorize=True))
+        base, ours = statistics.median(rounds["base"]), statistics.median(rounds["ours"])
+        vmap = f"  {statistics.median(rounds['vmap']):>15,.0f}" if cpu else ""
+        print(f"{m:>3}  {base:>18,.0f}  {ours:>15,.0f}{vmap}  {ours / base:>7.2f}x", flush=True)
+    print(f"images/s, median of {args.repeats} alternating rounds; speed-up = {default} / one after another")
 
 
 if __name__ == "__main__":

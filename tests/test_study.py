@@ -240,7 +240,8 @@ def tiny_data(batch_size, generator):
     return ((torch.rand(batch_size, 12, generator=generator) > 0.5).float(), torch.randn(batch_size, 3, generator=generator))
 
 
-def test_stacked_models_match_models_trained_alone():
+@pytest.mark.parametrize("vectorize", [True, False])  # vmap (the CUDA default) and the loop (CPU default)
+def test_stacked_models_match_models_trained_alone(vectorize):
     seeds, hparams = [0, 1, 2], [{"beta": 1.0, "gamma": 0.5}, {"beta": 4.0, "gamma": 1.0}, {"beta": 8.0, "gamma": 2.0}]
 
     def models():
@@ -252,7 +253,7 @@ def test_stacked_models_match_models_trained_alone():
 
     stacked = models()
     histories = train_stacked(stacked, tiny_vae_loss, tiny_data, hparams=hparams, seeds=seeds, num_steps=25,
-                              batch_size=16, lr=1e-2, num_logs=5, device="cpu")
+                              batch_size=16, lr=1e-2, num_logs=5, device="cpu", vectorize=vectorize)
     alone = models()
     for model, hp, seed, history in zip(alone, hparams, seeds, histories):
         solo = train(model, single_loss(tiny_vae_loss, hp), tiny_data, num_steps=25, batch_size=16, lr=1e-2,
@@ -269,6 +270,9 @@ def test_stacked_models_match_models_trained_alone():
                       seeds=seeds[:2], num_steps=1)
     with pytest.raises(ValueError, match="one entry per model"):
         train_stacked(models(), tiny_vae_loss, tiny_data, hparams=hparams[:2], seeds=seeds, num_steps=1)
+    with pytest.raises(ValueError, match="scalar tensor under 'loss'"):
+        train_stacked(models(), lambda *a: {"objective": tiny_vae_loss(*a)["loss"]}, tiny_data, hparams=hparams,
+                      seeds=seeds, num_steps=1, device="cpu", vectorize=vectorize)
 
 
 # ----------------------------------------------------------------------------- the study's job function

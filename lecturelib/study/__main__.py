@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds")
     run.add_argument("--num-steps", type=int, default=None, help="override the scale's training steps")
     run.add_argument("--group-size", type=int, default=1,
-                     help="train this many jobs of one grid row together (vmapped; for a GPU)")
+                     help="train this many jobs of one grid row together (vmapped on a GPU, looped on a CPU)")
     run.add_argument("--job", default=DEFAULT_JOB, help=f"job function, module:function (default {DEFAULT_JOB})")
     run.add_argument("--no-retry", action="store_true", help="keep failed jobs' error records instead of retrying")
     report.add_argument("--mean", action="store_true", help="mean and std over seeds instead of one row per job")

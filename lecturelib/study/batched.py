@@ -6,7 +6,9 @@ hyperparameters, seed and batch of 64, are trained together. Their parameters ar
 a new first axis (:func:`torch.func.stack_module_state`), the loss of every model is computed by
 one :func:`torch.vmap` of :func:`torch.func.functional_call`, and one Adam steps the stacked
 tensors. Adam acts elementwise, so this is the same computation as training each model alone with
-its own Adam, up to floating-point rounding (tested); only the kernels are batched.
+its own Adam, up to floating-point rounding (tested); only the kernels are batched. On a CPU, where
+one model's convolutions already keep the cores busy and vmap's grouped convolutions are slower,
+the losses are computed in a loop over the models instead (``vectorize``), still with one Adam step.
 
 A *stacked loss* ``loss_fn(model, batch, hparams, step) -> {"loss": scalar, ...}`` is written for
 one model: ``hparams`` maps names to 0-d tensors (one model's values), ``step`` is the 1-based
@@ -77,7 +79,7 @@ def train_stacked(models: Sequence[nn.Module], loss_fn: StackedLoss, data: DataF
                   hparams: Sequence[Mapping[str, float]], seeds: Sequence[int], num_steps: int,
                   batch_size: int = 64, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.999),
                   eps: float = 1e-8, num_logs: int = 50, device: str | torch.device = "auto",
-                  progress: bool | None = None) -> list[History]:
+                  progress: bool | None = None, vectorize: bool | None = None) -> list[History]:
     """Train ``M = len(models)`` models of one architecture together; copy the results back into them.
 
     Parameters
@@ -90,6 +92,10 @@ def train_stacked(models: Sequence[nn.Module], loss_fn: StackedLoss, data: DataF
     hparams : M dicts with the same keys: the hyperparameters of each model.
     seeds : M seeds of the data streams.
     num_steps, batch_size, lr, betas, eps : the per-model training settings (Adam).
+    vectorize : compute the M losses in one ``torch.vmap`` call (``True``) or in a loop over the
+        models (``False``); either way one optimizer step updates all M. ``None`` (default) picks
+        vmap on CUDA, where it fills the GPU, and the loop on a CPU, where one model's convolutions
+        already keep the cores busy and vmap's grouped convolutions are slower (``benchmarks/study.py``).
 
     Returns
     -------
@@ -110,17 +116,41 @@ def train_stacked(models: Sequence[nn.Module], loss_fn: StackedLoss, data: DataF
     device = resolve_device(device)
     for model in models:
         model.to(device).train()
-    params, buffers = stack_module_state(list(models))  # leaves of shape (M, ...), requires_grad
-    base = _LossModule(copy.deepcopy(models[0]).to("meta"), loss_fn)
-    params = {f"model.{k}": v for k, v in params.items()}
-    buffers = {f"model.{k}": v for k, v in buffers.items()}
     stacked_hp = {k: torch.tensor([float(hp[k]) for hp in hparams], device=device) for k in sorted(keys)}
+    if vectorize is None:
+        vectorize = device.type == "cuda"
+    if vectorize:
+        params, buffers = stack_module_state(list(models))  # leaves of shape (M, ...), requires_grad
+        base = _LossModule(copy.deepcopy(models[0]).to("meta"), loss_fn)
+        params = {f"model.{k}": v for k, v in params.items()}
+        buffers = {f"model.{k}": v for k, v in buffers.items()}
 
-    def one(p: dict, b: dict, batch: Batch, hp: dict, step: torch.Tensor) -> dict[str, torch.Tensor]:
-        return functional_call(base, (p, b), (batch, hp, step))
+        def one(p: dict, b: dict, batch: Batch, hp: dict, step: torch.Tensor) -> dict[str, torch.Tensor]:
+            return functional_call(base, (p, b), (batch, hp, step))
 
-    vmapped = torch.vmap(one, in_dims=(0, 0, 0, 0, None))
-    optimizer = adam(params.values(), lr=lr, betas=betas, eps=eps)
+        vmapped = torch.vmap(one, in_dims=(0, 0, 0, 0, None))
+
+        def losses(per_model: list[Batch], step: torch.Tensor) -> dict[str, torch.Tensor]:
+            batch = tuple(torch.stack(parts) for parts in zip(*per_model))
+            return vmapped(params, buffers, batch, stacked_hp, step)
+
+        trained = list(params.values())
+    else:  # each model keeps its own parameters; the optimizer step is still one for all
+        modules = [_LossModule(model, loss_fn) for model in models]
+        model_hp = [{k: v[i] for k, v in stacked_hp.items()} for i in range(m)]
+
+        def losses(per_model: list[Batch], step: torch.Tensor) -> dict[str, torch.Tensor]:
+            outs = []
+            for module, batch, hp in zip(modules, per_model, model_hp):
+                out = module(batch, hp, step)
+                if "loss" not in out or out["loss"].ndim != 0:
+                    raise ValueError("loss_fn must return a dict with a scalar tensor under 'loss'")
+                out["loss"].backward()  # now, so that only one model's graph is held at a time
+                outs.append({name: value.detach() for name, value in out.items()})
+            return {name: torch.stack([out[name] for out in outs]) for name in outs[0]}
+
+        trained = [p for model in models for p in model.parameters()]
+    optimizer = adam(trained, lr=lr, betas=betas, eps=eps)
     generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
     log_points = set(np.unique(np.linspace(1, num_steps, min(num_logs, num_steps)).round().astype(int)).tolist())
     histories = [History() for _ in range(m)]
@@ -135,12 +165,12 @@ def train_stacked(models: Sequence[nn.Module], loss_fn: StackedLoss, data: DataF
     for step in range(1, num_steps + 1):
         per_model = [tuple(t.to(device, non_blocking=True) for t in fn(batch_size, g))
                      for fn, g in zip(data_fns, generators)]
-        batch = tuple(torch.stack(parts) for parts in zip(*per_model))
-        out = vmapped(params, buffers, batch, stacked_hp, torch.tensor(float(step), device=device))
+        optimizer.zero_grad(set_to_none=True)
+        out = losses(per_model, torch.tensor(float(step), device=device))
         if "loss" not in out or out["loss"].shape != (m,):
             raise ValueError("loss_fn must return a dict with a scalar tensor under 'loss'")
-        optimizer.zero_grad(set_to_none=True)
-        out["loss"].sum().backward()  # models are independent: each gets its own gradient
+        if vectorize:
+            out["loss"].sum().backward()  # models are independent: each gets its own gradient
         optimizer.step()
         for name, value in out.items():
             sums[name] = sums.get(name, 0.0) + value.detach().float()
@@ -160,12 +190,13 @@ def train_stacked(models: Sequence[nn.Module], loss_fn: StackedLoss, data: DataF
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - start
-    with torch.no_grad():  # copy the trained parameters back into the caller's modules
+    with torch.no_grad():
         for i, model in enumerate(models):
-            for name, p in model.named_parameters():
-                p.copy_(params[f"model.{name}"][i])
-            for name, b in model.named_buffers():
-                b.copy_(buffers[f"model.{name}"][i])
+            if vectorize:  # copy the trained parameters back into the caller's modules
+                for name, p in model.named_parameters():
+                    p.copy_(params[f"model.{name}"][i])
+                for name, b in model.named_buffers():
+                    b.copy_(buffers[f"model.{name}"][i])
             model.eval()
     for history in histories:
         history.seconds = seconds

@@ -7,8 +7,8 @@ convs, dense 256, 10 Gaussian latents, Bernoulli decoder) with one of the six re
 then evaluates the mean of :math:`q(\\mathbf{z}\\mid\\mathbf{x})` as the representation with
 :func:`lecturelib.metrics.evaluate_all` (every disentanglement metric, the unsupervised scores
 and the downstream tasks), as the study does. ``train_and_evaluate.run_group`` trains several
-jobs of one grid row together in one vmapped step (:func:`lecturelib.study.batched.train_stacked`),
-which is what a GPU needs at batch 64.
+jobs of one grid row together in one training step (:func:`lecturelib.study.batched.train_stacked`:
+vmapped on a GPU, which is what it needs at batch 64; a loop over the models on a CPU).
 """
 
 from __future__ import annotations
