@@ -370,6 +370,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m lecturelib.disentanglement", description=main.__doc__.split("\n")[0])
     parser.add_argument("--scale", default="default", choices=SCALES)
     parser.add_argument("--publish", action="store_true", help="write into lecturelib/results (shipped)")
+    parser.add_argument("--betas", type=float, nargs="+", default=None,
+                        help="only these values of the scale's sweep, in this order (default: all)")
     args = parser.parse_args(argv)
     os.environ["LECTURELIB_SCALE"] = args.scale
     os.environ.setdefault(artifacts.COMMAND_ENV, f"python -m lecturelib.disentanglement --scale {args.scale}"
@@ -377,6 +379,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.publish:
         os.environ[artifacts.WRITE_ENV] = str(artifacts.SHIPPED_DIR)
     betas, params = beta_sweep(args.scale)
+    if args.betas is not None:
+        unknown = [b for b in args.betas if b not in betas]
+        if unknown:
+            parser.error(f"--betas {unknown} not in the {args.scale} sweep {betas}")
+        betas = args.betas
+    # Each model is stored as soon as it is trained and loaded afterwards, so an interrupted run
+    # resumes with the first model not yet stored.
     for beta in betas:
         result = train_beta_vae(beta=beta, **params)
         print(f"beta={beta:g}: {result['images_per_second']:,.0f} images/s, "

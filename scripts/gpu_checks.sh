@@ -5,11 +5,14 @@
 #            packed into OUT/tables.tgz (about 5 minutes on an H200);
 #   beta_vae chapter 07's β-VAE sweep at the default scale, written to the shipped results
 #            (lecturelib/results/, with provenance), packed into OUT/results.tgz (about 4 minutes);
+#   beta_vae_paper  chapter 07's long sweep (50,000 steps per β, ~8 minutes each on an H200) for at
+#            most $BETA_VAE_SECONDS (default 540), largest β first; each finished model is stored, so
+#            sessions add to each other; packed into OUT/results.tgz;
 #   study    chapter 09's default-scale records, resumable, for at most $STUDY_SECONDS (default
 #            420) seconds, packed into OUT/study.tgz (finished records are never rewritten, so
 #            each session's slice adds to the last).
 # Usage, from the repository root on a CUDA machine with the requirements installed:
-#   bash scripts/gpu_checks.sh OUT [tests] [bench] [beta_vae] [study]
+#   bash scripts/gpu_checks.sh OUT [tests] [bench] [beta_vae] [beta_vae_paper] [study]
 # Unpack the archives at the repository root and commit what they bring.
 set -u
 OUT=${1:-_build/gpu}
@@ -39,6 +42,12 @@ fi
 
 if has beta_vae; then  # eager bf16 + channels-last: no compile time per model
   LECTURELIB_COMPILE=0 timeout 250 $PY -m lecturelib.disentanglement --scale default --publish 2>&1 | tee "$OUT/beta_vae.log"
+  tar czf "$OUT/results.tgz" lecturelib/results/*.pt lecturelib/results/*.json 2>/dev/null
+fi
+
+if has beta_vae_paper; then
+  LECTURELIB_COMPILE=0 timeout "${BETA_VAE_SECONDS:-540}" $PY -m lecturelib.disentanglement --scale paper --publish \
+    --betas 16 1 8 4 2 2>&1 | tee "$OUT/beta_vae_paper.log"
   tar czf "$OUT/results.tgz" lecturelib/results/*.pt lecturelib/results/*.json 2>/dev/null
 fi
 

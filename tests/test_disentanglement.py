@@ -213,3 +213,8 @@ def test_beta_sweep_is_one_definition_for_chapter_and_command(monkeypatch):
     import os
 
     assert os.environ["LECTURELIB_COMMAND"] == "python -m lecturelib.disentanglement --scale default"
+    calls.clear()
+    dis.main(["--scale", "default", "--betas", "16", "1"])  # chosen values first, e.g. the large β
+    assert [c["beta"] for c in calls] == [16.0, 1.0]
+    with pytest.raises(SystemExit):
+        dis.main(["--scale", "default", "--betas", "3"])
