@@ -132,7 +132,9 @@ def soft_threshold(z: A, t: float | A) -> A:
         t_min = t.min() if isinstance(t, torch.Tensor) else t
         if not isinstance(t_min, torch.Tensor) and t_min < 0:
             raise ValueError(f"t must be non-negative, got {t!r}")
-        return z - torch.clamp(z, -t, t)  # = sign(z) max(|z| - t, 0), in two passes over z
+        if not isinstance(t, torch.Tensor):
+            return torch.nn.functional.softshrink(z, float(t))  # one fused pass over z
+        return z - torch.clamp(z, -t, t)  # = sign(z) max(|z| - t, 0), for a per-element t
     z = np.asarray(z)
     if np.any(np.asarray(t) < 0):
         raise ValueError(f"t must be non-negative, got {t!r}")
@@ -285,7 +287,7 @@ def _solve(X: A, D: Array, lam: float, *, accelerated: bool, max_iter: int, tol:
             Z = torch.add(Ya, torch.addmm(Ba, Ya, G), alpha=-step)
         else:
             Z = torch.addmm(Ya, torch.addmm(Xa, Ya, Dt, alpha=-1.0), DT, alpha=step)
-        H_new = torch.nn.functional.softshrink(Z, threshold) if threshold > 0 else Z
+        H_new = soft_threshold(Z, threshold)
         if accelerated:
             t_new = 0.5 * (1.0 + torch.sqrt(1.0 + 4.0 * t * t))
             delta = H_new - Ha
@@ -355,8 +357,8 @@ def ista(X: A, D: Array, lam: float, *, max_iter: int = 1000, tol: float = 1e-6,
     tol, stop : ``"objective"`` stops when the mean objective's relative decrease per iteration (over
         the last ``check_every`` iterations) is ``<= tol``; ``"gap"`` stops when the summed duality gap
         is ``<= tol`` times the summed objective (a certified relative accuracy), and meanwhile stops
-        iterating on each sample whose own gap is below ``tol`` times the mean objective, so the batch
-        shrinks as samples converge; ``"none"`` runs ``max_iter`` iterations.
+        iterating on each sample whose own gap is at most half of ``tol`` times the mean objective, so
+        the batch shrinks as samples converge; ``"none"`` runs ``max_iter`` iterations.
     check_every : test the stopping criterion every this many iterations (each test syncs with the
         host; the iterations between tests run without any).
     H0 : (n_samples, n_atoms) warm start; zeros by default.

@@ -89,8 +89,7 @@ def adam(params: Iterable[torch.Tensor], lr: float = 1e-3, **options) -> torch.o
     parameters: on a CPU it takes 0.4 ms instead of 1.8 ms for the dSprites conv VAE.
     """
     params = list(params)
-    tensors = [p for group in params for p in (group["params"] if isinstance(group, dict) else [group])]
-    fused = bool(tensors) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in tensors)
+    fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
     return torch.optim.Adam(params, lr=lr, fused=fused, **options)
 
 
