@@ -300,3 +300,58 @@ def test_job_trains_every_method_alone_or_stacked_with_the_same_curves(monkeypat
         assert result["scores"]["mean_code"] == pytest.approx(alone["scores"]["mean_code"], rel=1e-4, abs=1e-6)
     with pytest.raises(ValueError, match="dataset='mnist'"):
         J.make_dataset("mnist")
+
+
+def test_tasks_cover_every_row_and_setting_before_extra_seeds():
+    from lecturelib.study.runner import _tasks
+
+    grid = make_grid(["toy"], {"a": [{"beta": 1}, {"beta": 2}], "b": [{"beta": 1}, {"beta": 2}]}, (0, 1), {})
+    order = [task[0].job_id for task in _tasks(grid, cheap_job, 1)]
+    assert order == ["toy-a-beta=1-seed0", "toy-b-beta=1-seed0", "toy-a-beta=2-seed0", "toy-b-beta=2-seed0",
+                     "toy-a-beta=1-seed1", "toy-b-beta=1-seed1", "toy-a-beta=2-seed1", "toy-b-beta=2-seed1"]
+    assert sorted(order) == sorted(j.job_id for j in grid)  # every job exactly once
+
+
+def test_store_saves_and_loads_artifacts_atomically(tmp_path):
+    store = RecordStore(tmp_path)
+    state = {"w": torch.arange(6.0).reshape(2, 3)}
+    paths = store.write_artifacts("toy-a-seed0", {"encoder": state})
+    assert paths == {"encoder": "artifacts/toy-a-seed0.encoder.pt"}
+    assert not list((tmp_path / "artifacts").glob(".*.tmp"))
+    loaded = store.load_artifact({"job_id": "toy-a-seed0", "artifacts": paths}, "encoder")
+    assert torch.equal(loaded["w"], state["w"])
+    with pytest.raises(KeyError, match="no artifact 'decoder'"):
+        store.load_artifact({"job_id": "toy-a-seed0", "artifacts": paths}, "decoder")
+    with pytest.raises(ValueError, match="artifact name"):
+        store.artifact_path("toy-a-seed0", "../escape")
+
+
+def test_study_keeps_the_encoders_of_chosen_seeds_and_they_reproduce_the_codes(tmp_path, monkeypatch):
+    from lecturelib.study import jobs as J
+
+    images = J.make_dataset("dsprites").render(torch.tensor([[0, 1, 2, 3, 4], [2, 5, 39, 31, 0]]))
+    monkeypatch.setattr(J, "_evaluate", lambda job, model, data, device: (
+        {"code_sum": float(model.encode(images)[0].detach().double().sum())}, {"eval_s": 0.0}))
+    grid = study_grid("tiny", methods=("beta_vae",), seeds=(0, 1), num_steps=3, batch_size=4)
+    summary = run_study(grid, J.train_and_evaluate, tmp_path, workers=1)
+    assert len(summary.done) == len(grid)
+    for record in load_records(tmp_path):
+        if record["config"]["seed"] in J.ENCODER_SEEDS:
+            assert (tmp_path / record["artifacts"]["encoder"]).is_file()
+            with torch.no_grad():
+                codes = J.load_encoder(tmp_path, record)(images)[0]
+            assert float(codes.double().sum()) == pytest.approx(record["scores"]["code_sum"], rel=1e-6)
+        else:
+            assert "artifacts" not in record
+            with pytest.raises(KeyError, match="no artifact 'encoder'"):
+                J.load_encoder(tmp_path, record)
+
+
+def test_a_job_whose_artifact_cannot_be_saved_is_recorded_as_failed(tmp_path):
+    job = _grid(betas=(1.0,), seeds=(0,))[0]
+
+    def unsaveable(job):
+        return {**cheap_job(job), "artifacts": {"bad name": 1}}
+
+    assert run_task([job.to_dict()], unsaveable, str(tmp_path)) == [(job.job_id, "error")]
+    assert "artifact name" in RecordStore(tmp_path).get(job.job_id)["error"]

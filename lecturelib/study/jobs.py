@@ -14,6 +14,7 @@ vmapped on a GPU, which is what it needs at batch 64; a loop over the models on 
 from __future__ import annotations
 
 import functools
+import os
 import time
 from typing import Any, Mapping, Sequence
 
@@ -23,7 +24,7 @@ from torch import nn
 from lecturelib.config import resolve_device
 from lecturelib.data.dsprites import DSprites
 from lecturelib.models import regularizers as R
-from lecturelib.models.dsprites_conv import dsprites_conv_vae
+from lecturelib.models.dsprites_conv import ConvEncoder, dsprites_conv_vae
 from lecturelib.study.batched import single_loss, train_stacked
 from lecturelib.study.grid import Job
 from lecturelib.training import History, train
@@ -46,6 +47,11 @@ EVAL_SETTINGS: dict[str, dict[str, Any]] = {
 
 NUM_LOGS = 20
 """Points of the training curves kept in a record."""
+
+ENCODER_SEEDS: tuple[int, ...] = (0,)
+"""Seeds whose encoder weights are kept beside the record (artifact ``"encoder"``, ~1.5 MB each at
+float32), so that the models can be scored again without retraining: chapter 8 measures the fast
+metrics' agreement with reference mode on them (:mod:`lecturelib.study.agreement`)."""
 
 
 @functools.lru_cache(maxsize=8)
@@ -161,6 +167,26 @@ def _evaluate(job: Job, model: nn.Module, data: DSprites, device: torch.device) 
     return {k: float(v) for k, v in scores.items()}, timings
 
 
+def _artifacts(job: Job, model: nn.Module) -> dict[str, Any]:
+    if job.seed not in ENCODER_SEEDS:
+        return {}
+    return {"encoder": {k: v.detach().to("cpu", copy=True) for k, v in model.encoder.state_dict().items()}}
+
+
+def load_encoder(study_folder: str | os.PathLike, record: Mapping[str, Any]) -> ConvEncoder:
+    """The trained encoder of a finished study ``record`` whose seed is in :data:`ENCODER_SEEDS` (CPU, eval mode).
+
+    Raises ``KeyError`` if the record kept no encoder.
+    """
+    from lecturelib.study.store import RecordStore
+
+    state = RecordStore(study_folder).load_artifact(record, "encoder")
+    s = _settings(Job.from_dict(record["config"]))
+    encoder = ConvEncoder(s["n_latents"], make_dataset(record["config"]["dataset"]).channels)
+    encoder.load_state_dict(state)
+    return encoder.eval()
+
+
 def _settings(job: Job) -> dict[str, Any]:
     s = {"num_steps": 300_000, "batch_size": 64, "lr": 1e-4, "n_latents": 10, **job.settings}
     return s
@@ -184,7 +210,7 @@ def train_and_evaluate(job: Job, device: str | torch.device = "auto") -> dict[st
     return {"scores": scores, "curves": _curves(history),
             "timings": {"train_s": round(history.seconds, 3), **eval_s,
                         "images_per_s": round(s["num_steps"] * s["batch_size"] / history.seconds, 1)},
-            "device": str(device)}
+            "device": str(device), "artifacts": _artifacts(job, model)}
 
 
 def _run_group(jobs: Sequence[Job], device: str | torch.device = "auto") -> list[dict[str, Any] | Exception]:
@@ -215,7 +241,7 @@ def _run_group(jobs: Sequence[Job], device: str | torch.device = "auto") -> list
             results.append({"scores": scores, "curves": _curves(history),
                             "timings": {"train_s": round(history.seconds / len(jobs), 3), **eval_s,
                                         "images_per_s": round(images / history.seconds, 1), "stacked": len(jobs)},
-                            "device": str(device)})
+                            "device": str(device), "artifacts": _artifacts(job, model)})
         except Exception as error:
             results.append(error)
     return results

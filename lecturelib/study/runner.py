@@ -5,7 +5,8 @@ Used by chapter 9 (the Locatello et al. study) and ``python -m lecturelib.study 
 A *job function* ``job_fn(job) -> {"scores": {...}, ...}`` trains and evaluates one cell of the
 grid (:class:`~lecturelib.study.grid.Job`); it must be importable by worker processes (a module-level
 function). The optional keys ``"curves"``, ``"timings"`` and anything else it returns go into
-the record. If ``job_fn`` also has a ``run_group(jobs) -> list[result or exception]`` attribute,
+the record, except ``"artifacts"`` (``{name: object}``, e.g. an encoder's weights), which are saved
+beside the records (:meth:`~lecturelib.study.store.RecordStore.write_artifacts`) and named in it. If ``job_fn`` also has a ``run_group(jobs) -> list[result or exception]`` attribute,
 jobs of one grid row (same data set and method) can be given to it together (``group_size > 1``),
 e.g. to train them in one vmapped step on a GPU (:mod:`lecturelib.study.batched`).
 
@@ -93,8 +94,12 @@ def _process_context() -> multiprocessing.context.BaseContext:
 
 
 def make_record(job: Job, result: Mapping[str, Any] | BaseException, *, started: str,
-                seconds: float, environment: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The record of one job: config, scores (or error and traceback), curves, timings, versions, hardware."""
+                seconds: float, environment: Mapping[str, Any] | None = None,
+                artifacts: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The record of one job: config, scores (or error and traceback), curves, timings, versions, hardware.
+
+    ``artifacts`` maps the names of the job's saved artifacts to their paths (relative to the study folder).
+    """
     record: dict[str, Any] = {"job_id": job.job_id, "config": job.to_dict(), "started": started,
                               "finished": _now(), **(environment or _environment())}
     timings = {"total_s": round(seconds, 3)}
@@ -102,11 +107,13 @@ def make_record(job: Job, result: Mapping[str, Any] | BaseException, *, started:
         record.update(status="error", error=f"{type(result).__name__}: {result}",
                       traceback="".join(traceback.format_exception(type(result), result, result.__traceback__)))
     else:
-        extra = {k: v for k, v in result.items() if k not in ("scores", "curves", "timings")}
+        extra = {k: v for k, v in result.items() if k not in ("scores", "curves", "timings", "artifacts")}
         timings.update(result.get("timings", {}))
         record.update(status="ok", scores=dict(result["scores"]), curves=dict(result.get("curves", {})))
         if extra:
             record["extra"] = extra
+        if artifacts:
+            record["artifacts"] = dict(artifacts)
     record["timings"] = timings
     return record
 
@@ -150,12 +157,15 @@ def run_task(configs: Sequence[Mapping[str, Any]], job_fn: JobFn, root: str,
         seconds = [time.perf_counter() - start]
     outcomes = []
     for job, result, secs in zip(jobs, results, seconds):
+        artifacts = None
         if not isinstance(result, BaseException):
             try:
                 result = _check_result(result)
-            except TypeError as error:
+                if result.get("artifacts") and not store.is_done(job.job_id):  # saved before the record
+                    artifacts = store.write_artifacts(job.job_id, result["artifacts"])
+            except Exception as error:  # a bad result or an unsaveable artifact: recorded as the job's error
                 result = error
-        record = make_record(job, result, started=started, seconds=secs, environment=env)
+        record = make_record(job, result, started=started, seconds=secs, environment=env, artifacts=artifacts)
         stored = store.write(job.job_id, record)
         outcomes.append((job.job_id, record["status"] if stored else "dropped"))
     return outcomes
@@ -166,12 +176,23 @@ def _normalised(config: Mapping[str, Any]) -> Any:
 
 
 def _tasks(jobs: Sequence[Job], job_fn: JobFn, group_size: int) -> list[list[Job]]:
+    """The jobs as tasks, in an order in which any prefix of a sweep covers the grid evenly.
+
+    Within a grid row (data set, method) the jobs go seed by seed (every setting's first seed
+    before any second seed); the rows then take turns (task ``i`` of every row before task ``i + 1``
+    of any). So a sweep cut short (a time-boxed session) has every method with several settings,
+    rather than a few methods complete. Groups (``group_size > 1``) are consecutive jobs of one row.
+    """
     if group_size <= 1 or not hasattr(job_fn, "run_group"):
-        return [[job] for job in jobs]
+        group_size = 1
     rows: dict[tuple, list[Job]] = defaultdict(list)
     for job in jobs:
         rows[job.row_key].append(job)
-    return [row[i:i + group_size] for row in rows.values() for i in range(0, len(row), group_size)]
+    by_row = []
+    for row in rows.values():
+        row = sorted(row, key=lambda job: job.seed)  # stable: the grid's setting order within a seed
+        by_row.append([row[i:i + group_size] for i in range(0, len(row), group_size)])
+    return [tasks[i] for i in range(max(map(len, by_row), default=0)) for tasks in by_row if i < len(tasks)]
 
 
 def run_study(jobs: Sequence[Job], job_fn: JobFn, root: str | os.PathLike, *, workers: int | None = None,

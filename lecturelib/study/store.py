@@ -4,24 +4,30 @@ Used by :mod:`lecturelib.study.runner` (chapter 9). Layout of a study folder::
 
     <root>/records/<job_id>.json        a finished job (status "ok"), written once, never replaced
     <root>/records/<job_id>.error.json  the last failure of a job (status "error"), replaced on retry
+    <root>/artifacts/<job_id>.<name>.pt  objects a job keeps besides its scores (e.g. its encoder)
 
 A record is first written to a temporary file in the same folder, flushed and fsynced, then
 *linked* to its final name with :func:`os.link`, which fails if the name exists: when two workers
 finish the same job, the first one wins and the second one's record is dropped, so a finished
 record is never half-written, replaced or duplicated. Error records are replaced atomically
 with :func:`os.replace` (a later failure overwrites an earlier one) and removed once the job succeeds.
+Artifacts are written (atomically, with :func:`os.replace`) before their record, so a finished
+record's artifacts always exist.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 RECORDS = "records"
+ARTIFACTS = "artifacts"
+_ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 ERROR_SUFFIX = ".error.json"
 
 
@@ -107,11 +113,51 @@ class RecordStore:
                 pass
         return stored
 
+    def artifact_path(self, job_id: str, name: str) -> Path:
+        """Where artifact ``name`` of ``job_id`` lives (``name``: letters, digits and underscores)."""
+        if not isinstance(name, str) or not _ARTIFACT_NAME.match(name):
+            raise ValueError(f"artifact name must be letters, digits and underscores, got {name!r}")
+        return self.root / ARTIFACTS / f"{self.path(job_id).stem}.{name}.pt"
+
+    def write_artifacts(self, job_id: str, artifacts: Mapping[str, Any]) -> dict[str, str]:
+        """Save each object of ``artifacts`` with :func:`torch.save`; return ``{name: path relative to root}``.
+
+        Each file is replaced atomically, so a reader never sees half of one.
+        """
+        import torch
+
+        paths = {}
+        for name, obj in artifacts.items():
+            path = self.artifact_path(job_id, name)
+            path.parent.mkdir(exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    torch.save(obj, handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+            paths[name] = path.relative_to(self.root).as_posix()
+        return paths
+
+    def load_artifact(self, record: Mapping[str, Any], name: str) -> Any:
+        """Artifact ``name`` of a finished ``record`` (tensors on the CPU); ``KeyError`` if it kept none."""
+        import torch
+
+        stored = record.get("artifacts", {})
+        if name not in stored:
+            raise KeyError(f"record {record.get('job_id')!r} has no artifact {name!r} (it has: {sorted(stored) or 'none'})")
+        return torch.load(self.root / stored[name], map_location="cpu", weights_only=True)
+
     def clean_temporaries(self, older_than: float = 3600.0) -> int:
         """Remove temporary files left by killed workers, untouched for ``older_than`` seconds."""
         count = 0
         now = time.time()
-        for tmp in self.folder.glob(".*.tmp"):
+        for tmp in [*self.folder.glob(".*.tmp"), *(self.root / ARTIFACTS).glob(".*.tmp")]:
             try:
                 if now - tmp.stat().st_mtime >= older_than:
                     tmp.unlink()
