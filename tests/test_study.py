@@ -355,3 +355,51 @@ def test_a_job_whose_artifact_cannot_be_saved_is_recorded_as_failed(tmp_path):
 
     assert run_task([job.to_dict()], unsaveable, str(tmp_path)) == [(job.job_id, "error")]
     assert "artifact name" in RecordStore(tmp_path).get(job.job_id)["error"]
+
+
+def _study_with_random_encoders(folder, n_models=3):
+    """A study folder whose finished records keep untrained encoders (stands in for trained models)."""
+    from lecturelib.models.dsprites_conv import ConvEncoder
+    from lecturelib.study.runner import make_record
+
+    store = RecordStore(folder)
+    for job in study_grid("tiny", methods=("beta_vae",), seeds=tuple(range(n_models)))[:n_models]:
+        torch.manual_seed(job.seed)
+        paths = store.write_artifacts(job.job_id, {"encoder": ConvEncoder(10, 1).state_dict()})
+        store.write(job.job_id, make_record(job, {"scores": {}}, started="now", seconds=0.0, artifacts=paths))
+    return store
+
+
+def test_agreement_scores_kept_encoders_in_both_modes_resumably(tmp_path):
+    from lecturelib.study.agreement import AGREEMENT_SCORES, agreement_summary, agreement_table, run_agreement
+
+    _study_with_random_encoders(tmp_path)
+    sizes = {"num_train": 60, "num_test": 40, "downstream_sizes": (10, 60), "boosting_rounds": 3}
+    metrics = ("explicitness", "sap", "dci", "downstream_gbt")  # reference LR's 10 x 5-fold CV takes ~40 s
+    assert run_agreement(tmp_path, sizes, seconds=0.0, metrics=metrics) == []  # time box: no model is started
+    scored = run_agreement(tmp_path, sizes, metrics=metrics)
+    assert len(scored) == 3 and run_agreement(tmp_path, sizes, metrics=metrics) == []  # resumed: nothing left
+    record = RecordStore(tmp_path / "agreement").get(scored[0])
+    assert set(record["scores"]) == {"fast", "reference"} and "hardware" in record
+    assert "dci.disentanglement" in record["scores"]["reference"] and "mig" not in record["scores"]["fast"]
+    rows = agreement_table(tmp_path)
+    assert [r["score"] for r in rows[:len(AGREEMENT_SCORES)]] == list(AGREEMENT_SCORES)
+    assert {r["score"] for r in rows} == set(AGREEMENT_SCORES) | {"GBT accuracy (10)", "GBT accuracy (60)"}
+    for row in rows:
+        assert row["models"] == 3 and row["mean_abs_difference"] >= 0
+        assert np.isnan(row["spearman"]) or -1 <= row["spearman"] <= 1
+    assert agreement_summary(tmp_path)["models"] == 3
+    with pytest.raises(ValueError, match="not .*sizes"):
+        run_agreement(tmp_path, {**sizes, "num_train": 80}, metrics=metrics)
+    with pytest.raises(ValueError, match="unknown keys"):
+        run_agreement(tmp_path, {"num_samples": 5})
+
+
+def test_cli_agreement_prints_the_table(tmp_path, capsys):
+    _study_with_random_encoders(tmp_path, n_models=2)
+    args = ["agreement", "--out", str(tmp_path), "--num-train", "40", "--num-test", "30", "--downstream-sizes", "10",
+            "--boosting-rounds", "2", "--metrics", "sap", "dci"]
+    assert cli(args) == 0
+    out = capsys.readouterr().out
+    assert "scored 2 models now" in out and "DCI Disentanglement" in out and "SAP" in out and "GBT" not in out
+    assert cli(args) == 0 and "scored 0 models now" in capsys.readouterr().out

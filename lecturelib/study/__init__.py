@@ -10,7 +10,9 @@ seed) models, scores each with every disentanglement metric and downstream task,
   cluster, resumably; failures are recorded, not raised.
 - :mod:`~lecturelib.study.batched`: trains several models of one grid row in one vmapped step.
 - :mod:`~lecturelib.study.report`: records to one table.
-- ``python -m lecturelib.study run|report``: the command line.
+- :mod:`~lecturelib.study.agreement`: the metrics' fast mode against reference mode on the
+  study's kept encoders (chapter 8).
+- ``python -m lecturelib.study run|report|agreement``: the command line.
 
 Dask (``pip install lecturelib[study]``) is imported only when the Dask backend is used.
 """

@@ -2,10 +2,13 @@
 
     python -m lecturelib.study run --scale tiny --workers 2 [--backend local|dask] [--address tcp://...] [--out DIR]
     python -m lecturelib.study report [--out DIR] [--scale tiny] [--mean] [--csv FILE]
+    python -m lecturelib.study agreement [--out DIR] [--num-train N] [--num-test N] [--downstream-sizes N ...]
+                                         [--metrics NAME ...] [--seconds S]
 
 ``run`` trains and evaluates every job of the grid at the scale that has no finished record in
-the study folder (rerun it to resume); ``report`` prints the records as one table. The study folder
-defaults to ``study_results/<scale>``.
+the study folder (rerun it to resume); ``report`` prints the records as one table; ``agreement``
+scores the kept encoders in fast and reference mode (resumable) and prints how the two modes rank the
+models (:mod:`lecturelib.study.agreement`). The study folder defaults to ``study_results/<scale>``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from lecturelib.config import SCALES, get_scale
+from lecturelib.study.agreement import AGREEMENT_METRICS, AGREEMENT_SIZES, agreement_summary, agreement_table, format_agreement, run_agreement
 from lecturelib.study.grid import study_grid
 from lecturelib.study.report import aggregate, format_table, group_mean, load_records
 from lecturelib.study.runner import BACKENDS, run_study
@@ -42,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run (or resume) the study's grid")
     report = commands.add_parser("report", help="print the records as one table")
-    for sub in (run, report):
+    agree = commands.add_parser("agreement", help="score the kept encoders in fast and reference mode")
+    for sub in (run, report, agree):
         sub.add_argument("--scale", choices=SCALES, default=None, help="compute scale (default: $LECTURELIB_SCALE)")
         sub.add_argument("--out", default=None, help="study folder (default: study_results/<scale>)")
     run.add_argument("--workers", type=int, default=None, help="processes or Dask workers (default: all cores)")
@@ -58,6 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.add_argument("--mean", action="store_true", help="mean and std over seeds instead of one row per job")
     report.add_argument("--csv", default=None, help="also write the table as CSV to this file")
     report.add_argument("--all", action="store_true", help="print every score (default: the headline ones)")
+    for name, default in AGREEMENT_SIZES.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, tuple):
+            agree.add_argument(flag, type=int, nargs="+", default=list(default), help=f"default {list(default)}")
+        else:
+            agree.add_argument(flag, type=int, default=default, help=f"default {default}")
+    agree.add_argument("--metrics", nargs="+", choices=AGREEMENT_METRICS, default=list(AGREEMENT_METRICS),
+                       help="the metrics to compare (default: every one whose fast mode differs)")
+    agree.add_argument("--seconds", type=float, default=None, help="start no new model after this many seconds")
     args = parser.parse_args(argv)
     args.scale = args.scale or get_scale()
     out = _out(args)
@@ -75,6 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             record = load_records_one(out, job_id)
             print(f"  failed: {job_id}: {record}")
         return 1 if summary.failed or summary.lost else 0
+
+    if args.command == "agreement":
+        scored = run_agreement(out, {name: getattr(args, name) for name in AGREEMENT_SIZES}, seconds=args.seconds,
+                               metrics=args.metrics, progress=True)
+        print(f"scored {len(scored)} models now; {agreement_summary(out)}")
+        print(format_agreement(agreement_table(out)))
+        return 0
 
     rows = aggregate(load_records(out))
     table = group_mean(rows) if args.mean else rows

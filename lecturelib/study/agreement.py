@@ -1,0 +1,171 @@
+"""Fast mode against reference mode on the study's own trained models (chapter 8).
+
+``evaluate_all(fast=True)`` replaces the slow classifiers of the reference implementation
+(:mod:`lecturelib.metrics.classifier_based`). Whether that changes how the *models* rank is measured
+here on the encoders the study keeps (:data:`lecturelib.study.jobs.ENCODER_SEEDS`): each is scored
+in both modes on the same samples (same seed, so the same pool of images), and per score the
+Spearman correlation over models says whether the two modes order them alike.
+
+Only the scores whose classifiers differ between the modes are computed
+(:data:`AGREEMENT_METRICS`); BetaVAE, FactorVAE, MIG and Modularity are identical in both modes.
+Results are one JSON record per model in ``<study>/agreement/records/``, written atomically by
+:class:`~lecturelib.study.store.RecordStore`, so a run can be stopped and resumed::
+
+    python -m lecturelib.study agreement --out lecturelib/results/study_default [--seconds 3600]
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from lecturelib.study.analysis import cross_rank_correlation, finished
+from lecturelib.study.report import load_records
+from lecturelib.study.store import RecordStore
+
+AGREEMENT_METRICS: tuple[str, ...] = ("explicitness", "sap", "dci", "downstream_lr", "downstream_gbt")
+"""The metrics of :func:`~lecturelib.metrics.evaluate_all` whose fast mode uses other classifiers."""
+
+AGREEMENT_SIZES: dict[str, Any] = {"num_train": 2_000, "num_test": 1_000, "downstream_sizes": (100, 1_000),
+                                   "boosting_rounds": 100}
+"""Default sample sizes. Smaller than the study's (5,000 / 2,500, downstream up to 10,000): reference
+mode's gradient boosting is single-threaded scikit-learn, about 3 min per model here on 2 CPU cores
+against about 20 min at the study's sizes. ``boosting_rounds`` is the reference's 100; fewer only
+make a test affordable."""
+
+FOLDER = "agreement"
+"""Sub-folder of the study folder that holds the agreement records."""
+
+AGREEMENT_SCORES: dict[str, str] = {
+    "Explicitness": "explicitness.test",
+    "SAP": "sap",
+    "DCI Disentanglement": "dci.disentanglement",
+    "DCI Completeness": "dci.completeness",
+    "DCI Informativeness": "dci.informativeness_test",
+}
+"""Scores compared, by label (the downstream accuracies are added per training size)."""
+
+
+def _sizes(sizes: Mapping[str, Any] | None) -> dict[str, Any]:
+    out = {**AGREEMENT_SIZES, **(sizes or {})}
+    unknown = set(out) - set(AGREEMENT_SIZES)
+    if unknown:
+        raise ValueError(f"sizes has unknown keys {sorted(unknown)}; expected some of {sorted(AGREEMENT_SIZES)}")
+    out["downstream_sizes"] = [int(n) for n in out["downstream_sizes"]]
+    return out
+
+
+def score_both_modes(study_folder: str | os.PathLike, record: Mapping[str, Any], sizes: Mapping[str, Any] | None = None,
+                     device: str = "cpu", metrics: Sequence[str] = AGREEMENT_METRICS) -> dict[str, Any]:
+    """Score a study model's kept encoder in fast and reference mode on the same samples.
+
+    Returns ``{"fast": scores, "reference": scores, "timings": {"fast_s", "reference_s"}}``, where
+    ``scores`` are :func:`~lecturelib.metrics.evaluate_all`'s for ``metrics``.
+    Raises ``KeyError`` if the record kept no encoder.
+    """
+    import torch
+
+    from lecturelib.metrics import evaluate_all
+    from lecturelib.study.jobs import load_encoder, make_dataset
+
+    encoder = load_encoder(study_folder, record).to(device)
+    data = make_dataset(record["config"]["dataset"])
+
+    @torch.no_grad()
+    def encode(images):
+        return encoder(torch.as_tensor(images, device=device))[0]
+
+    out: dict[str, Any] = {"timings": {}}
+    for mode in ("fast", "reference"):
+        start = time.perf_counter()
+        out[mode] = evaluate_all(data, encode, random_state=int(record["config"]["seed"]), fast=mode == "fast",
+                                 metrics=metrics, device=device, **_sizes(sizes))
+        out["timings"][f"{mode}_s"] = round(time.perf_counter() - start, 3)
+    return out
+
+
+def run_agreement(study_folder: str | os.PathLike, sizes: Mapping[str, Any] | None = None, *,
+                  seconds: float | None = None, device: str = "cpu", metrics: Sequence[str] = AGREEMENT_METRICS,
+                  progress: bool = False) -> list[str]:
+    """Score every kept encoder of a study in both modes; return the job ids scored by this call.
+
+    Models already scored (a record in ``<study_folder>/agreement``) are skipped, so rerunning
+    resumes; they must have been scored at the same ``sizes`` and ``metrics`` (else ``ValueError``).
+    With ``seconds``, no new model is started once that much time has passed.
+    """
+    from lecturelib.study.runner import _environment, _now  # the provenance of the study's own records
+
+    sizes, start = _sizes(sizes), time.perf_counter()
+    store = RecordStore(Path(study_folder) / FOLDER)
+    candidates = [r for r in finished(load_records(study_folder)) if "encoder" in r.get("artifacts", {})]
+    done = []
+    for record in candidates:
+        config = {"job_id": record["job_id"], "sizes": sizes, "metrics": list(metrics)}
+        previous = store.get(record["job_id"])
+        if previous is not None and previous.get("status") == "ok":
+            if previous["config"] != config:
+                raise ValueError(f"{store.folder} scored {record['job_id']} with {previous['config']}, not {config}; "
+                                 "use the same sizes and metrics, or remove that folder")
+            continue
+        if seconds is not None and time.perf_counter() - start > seconds:
+            break
+        if progress:
+            print(f"scoring {record['job_id']} in fast and reference mode ...", flush=True)
+        started = _now()
+        result = score_both_modes(study_folder, record, sizes, device, metrics)
+        store.write(record["job_id"], {"job_id": record["job_id"], "status": "ok", "config": config,
+                                       "started": started, "scores": {m: result[m] for m in ("fast", "reference")},
+                                       "timings": result["timings"], **_environment()})
+        done.append(record["job_id"])
+    return done
+
+
+def agreement_table(study_folder: str | os.PathLike) -> list[dict[str, Any]]:
+    """Per score: models, Spearman correlation fast vs reference over them, and mean |fast - reference|.
+
+    Rows follow :data:`AGREEMENT_SCORES`, then the downstream mean test accuracies per training
+    size, for the scores the records have. Spearman is 1.0 where both modes give the same numbers,
+    ``nan`` where a mode is constant over the models. An empty list if nothing has been scored yet.
+    """
+    records = finished(load_records(Path(study_folder) / FOLDER))
+    if not records:
+        return []
+    sizes = records[0]["config"]["sizes"]["downstream_sizes"]
+    scores = dict(AGREEMENT_SCORES)
+    for model in ("lr", "gbt"):
+        scores.update({f"{model.upper()} accuracy ({n})": f"downstream_{model}.{n}.mean_test_accuracy" for n in sizes})
+    rows = []
+    for label, key in scores.items():
+        if key not in records[0]["scores"]["fast"]:
+            continue
+        fast = np.array([r["scores"]["fast"].get(key, np.nan) for r in records], dtype=float)
+        reference = np.array([r["scores"]["reference"].get(key, np.nan) for r in records], dtype=float)
+        if np.allclose(fast, reference, equal_nan=True):
+            rho = 1.0
+        else:
+            rho = float(cross_rank_correlation(fast[:, None], reference[:, None])[0, 0])
+        rows.append({"score": label, "models": len(records), "spearman": rho,
+                     "mean_abs_difference": float(np.nanmean(np.abs(fast - reference)))})
+    return rows
+
+
+def agreement_summary(study_folder: str | os.PathLike) -> dict[str, Any]:
+    """Sizes, hardware and the median seconds per model in each mode of the agreement records."""
+    records = finished(load_records(Path(study_folder) / FOLDER))
+    if not records:
+        return {"models": 0}
+    return {"models": len(records), "sizes": records[0]["config"]["sizes"],
+            "hardware": sorted({str(r.get("hardware", "?")) for r in records}),
+            "median_fast_s": float(np.median([r["timings"]["fast_s"] for r in records])),
+            "median_reference_s": float(np.median([r["timings"]["reference_s"] for r in records]))}
+
+
+def format_agreement(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The rows of :func:`agreement_table` as an aligned text table."""
+    lines = [f"{'score':<24} {'models':>6} {'Spearman':>9} {'mean |fast - ref|':>18}"]
+    lines += [f"{r['score']:<24} {r['models']:>6d} {r['spearman']:>9.3f} {r['mean_abs_difference']:>18.4f}" for r in rows]
+    return "\n".join(lines)
