@@ -403,3 +403,14 @@ def test_cli_agreement_prints_the_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "scored 2 models now" in out and "DCI Disentanglement" in out and "SAP" in out and "GBT" not in out
     assert cli(args) == 0 and "scored 0 models now" in capsys.readouterr().out
+
+
+def test_study_batches_and_models_are_channels_last_on_a_cpu():
+    from lecturelib.study import jobs as J
+
+    cpu = torch.device("cpu")
+    images, eps = J.make_stream(J.make_dataset("dsprites"), 10, cpu)(8, torch.Generator().manual_seed(0))
+    assert images.shape == (8, 1, 64, 64) and eps.shape == (8, 10)
+    assert images.is_contiguous(memory_format=torch.channels_last)
+    assert J.memory_format(cpu) is torch.channels_last
+    assert J.memory_format(torch.device("cuda")) is torch.contiguous_format  # the vmapped GPU path

@@ -63,22 +63,33 @@ def make_dataset(name: str) -> DSprites:
     return DSprites(variant=variants[name])
 
 
+def memory_format(device: torch.device) -> torch.memory_format:
+    """The layout of the study's images and conv weights on ``device``: channels-last on a CPU.
+
+    oneDNN's CPU convolutions run faster on channels-last tensors (``benchmarks/study.py`` times
+    both layouts); on CUDA the models are vmapped, which keeps the standard layout.
+    """
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 def make_stream(data: DSprites, n_latents: int, device: torch.device):
     """``stream(batch_size, generator) -> (images (B, C, 64, 64), eps (B, n_latents))`` on ``device``.
 
     Grid positions and the reparametrisation noise are drawn from the (CPU) ``generator``, so a
     model's batches depend only on its seed, whether it is trained alone or stacked. On a GPU the
     sprites come from a table built once (:meth:`DSprites.cache_images`, the same images), so
-    rendering keeps up with small-batch training.
+    rendering keeps up with small-batch training. Images are in :func:`memory_format`.
     """
     if device.type == "cuda":
         data.cache_images(device)
+    layout = memory_format(device)
 
     def stream(batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.randint(0, len(data), (batch_size,), generator=generator)
         eps = torch.randn(batch_size, n_latents, generator=generator)
         factors = data.index_to_factors(index).to(device, non_blocking=True)
-        return data.render(factors, validate=False), eps.to(device, non_blocking=True)
+        images = data.render(factors, validate=False).contiguous(memory_format=layout)
+        return images, eps.to(device, non_blocking=True)
 
     return stream
 
@@ -156,7 +167,7 @@ def _evaluate(job: Job, model: nn.Module, data: DSprites, device: torch.device) 
 
     @torch.no_grad()
     def encode(images):
-        return model.encode(torch.as_tensor(images, device=device))[0]
+        return model.encode(torch.as_tensor(images, device=device).contiguous(memory_format=memory_format(device)))[0]
 
     start = time.perf_counter()
     settings = EVAL_SETTINGS[job.settings.get("scale", "paper")]
@@ -198,7 +209,7 @@ def train_and_evaluate(job: Job, device: str | torch.device = "auto") -> dict[st
     s = _settings(job)
     data = make_dataset(job.dataset)
     torch.manual_seed(job.seed)
-    model = dsprites_conv_vae(s["n_latents"], data.channels, seed=job.seed)
+    model = dsprites_conv_vae(s["n_latents"], data.channels, seed=job.seed).to(memory_format=memory_format(device))
     if job.model == "factor_vae":
         loss = factor_vae_loss(job.hparams, s["n_latents"], device, job.seed)
     else:
@@ -228,7 +239,8 @@ def _run_group(jobs: Sequence[Job], device: str | torch.device = "auto") -> list
         return results
     s = _settings(jobs[0])
     data = make_dataset(jobs[0].dataset)
-    models = [dsprites_conv_vae(s["n_latents"], data.channels, seed=j.seed) for j in jobs]
+    models = [dsprites_conv_vae(s["n_latents"], data.channels, seed=j.seed).to(memory_format=memory_format(device))
+              for j in jobs]
     histories = train_stacked(models, vae_loss(jobs[0].model), make_stream(data, s["n_latents"], device),
                               hparams=[dict(j.hparams) for j in jobs], seeds=[j.seed for j in jobs],
                               num_steps=s["num_steps"], batch_size=s["batch_size"], lr=s["lr"],
