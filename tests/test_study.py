@@ -414,3 +414,14 @@ def test_study_batches_and_models_are_channels_last_on_a_cpu():
     assert images.is_contiguous(memory_format=torch.channels_last)
     assert J.memory_format(cpu) is torch.channels_last
     assert J.memory_format(torch.device("cuda")) is torch.contiguous_format  # the vmapped GPU path
+
+
+def test_a_job_keeps_its_id_through_its_config_when_some_hyperparameters_are_fixed(tmp_path):
+    # AnnealedVAE's grid varies c_max only: ids name c_max, and a worker must store the record under that id
+    grid = make_grid(["toy"], {"annealed_vae": [{"c_max": c, "gamma": 1000.0} for c in (5.0, 25.0)]}, (0,), {})
+    assert [j.job_id for j in grid] == ["toy-annealed_vae-c_max=5-seed0", "toy-annealed_vae-c_max=25-seed0"]
+    assert all(Job.from_dict(j.to_dict()).job_id == j.job_id for j in grid)
+    jobs = [Job(j.dataset, j.model, {**j.hparams, "beta": 1.0}, j.seed, j.settings, j.id_keys) for j in grid]
+    assert len(run_study(jobs, cheap_job, tmp_path, workers=1).done) == 2
+    assert sorted(r["job_id"] for r in load_records(tmp_path)) == sorted(j.job_id for j in jobs)
+    assert len(run_study(jobs, cheap_job, tmp_path, workers=1).skipped) == 2  # resumed: nothing reruns

@@ -77,14 +77,15 @@ class Job:
         return (self.dataset, self.model)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable config (what a record stores)."""
+        """JSON-serialisable config (what a record stores); :meth:`from_dict` gives the same job back."""
         return {"job_id": self.job_id, "dataset": self.dataset, "model": self.model, "hparams": dict(self.hparams),
-                "seed": int(self.seed), "settings": dict(self.settings)}
+                "seed": int(self.seed), "settings": dict(self.settings), "id_keys": list(self.id_keys)}
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> "Job":
+        """The job of a config written by :meth:`to_dict`, with the same :attr:`job_id`."""
         return cls(config["dataset"], config["model"], dict(config["hparams"]), int(config["seed"]),
-                   dict(config.get("settings", {})))
+                   dict(config.get("settings", {})), tuple(config.get("id_keys", ())))
 
 
 def _varying_keys(grid: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
