@@ -14,6 +14,10 @@ Target (issue 9): on a GPU, stacked >= 5x one-after-another at per-model batch 6
 slower. The stacked trainer vmaps the models on CUDA and loops over them on a CPU (one optimizer step
 for all), where vmap's grouped convolutions are slower; on a CPU both are timed. Each size is timed in
 ``--repeats`` alternating rounds and the medians are compared.
+
+On a CPU the study's jobs train and encode in channels-last (:func:`lecturelib.study.jobs.memory_format`);
+the last table times one model's training step and the encoder's forward pass (batch 1,024, as the
+metrics encode) in both layouts.
 """
 
 from __future__ import annotations
@@ -85,6 +89,49 @@ def stacked(m: int, steps: int, stream, device: torch.device, vectorize: bool | 
     return time.perf_counter() - start
 
 
+def layouts(steps: int, stream, device: torch.device, repeats: int) -> None:
+    """Print one model's training rate and the encoder's rate in the standard and the channels-last layout."""
+    def train_rate(layout: torch.memory_format) -> float:
+        model = dsprites_conv_vae(seed=0).to(memory_format=layout)
+
+        def batches(batch_size, generator):
+            images, eps = stream(batch_size, generator)
+            return images.contiguous(memory_format=layout), eps
+
+        loss = single_loss(vae_loss("beta_vae"), {"beta": 4.0})
+        train(model, loss, batches, num_steps=3, batch_size=BATCH, lr=1e-4, device=device, progress=False)
+        start = time.perf_counter()
+        train(model, loss, batches, num_steps=steps, batch_size=BATCH, lr=1e-4, device=device, progress=False,
+              num_logs=2)
+        return steps * BATCH / (time.perf_counter() - start)
+
+    images = stream(1024, torch.Generator().manual_seed(0))[0]
+
+    @torch.no_grad()
+    def encode_rate(layout: torch.memory_format) -> float:
+        encoder = dsprites_conv_vae(seed=0).encoder.eval().to(memory_format=layout)
+        x = images.contiguous(memory_format=layout)
+        encoder(x)
+        start = time.perf_counter()
+        for _ in range(3):
+            encoder(x)
+        return 3 * len(x) / (time.perf_counter() - start)
+
+    rates: dict[str, list[float]] = {k: [] for k in ("train", "train_cl", "encode", "encode_cl")}
+    for _ in range(repeats):  # alternating
+        rates["train"].append(train_rate(torch.contiguous_format))
+        rates["train_cl"].append(train_rate(torch.channels_last))
+        rates["encode"].append(encode_rate(torch.contiguous_format))
+        rates["encode_cl"].append(encode_rate(torch.channels_last))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"\nlayout (one model; images/s, median of {repeats} alternating rounds)")
+    print(f"{'':<28}{'standard':>10}  {'channels-last':>13}  {'speed-up':>8}")
+    print(f"{'training step, batch 64':<28}{med['train']:>10,.0f}  {med['train_cl']:>13,.0f}  "
+          f"{med['train_cl'] / med['train']:>7.2f}x")
+    print(f"{'encoder forward, batch 1,024':<28}{med['encode']:>10,.0f}  {med['encode_cl']:>13,.0f}  "
+          f"{med['encode_cl'] / med['encode']:>7.2f}x")
+
+
 def check(device: torch.device, m: int = 3, steps: int = 10) -> str:
     """How far m models trained stacked are from the same models trained alone (losses and parameters).
 
@@ -142,6 +189,8 @@ def main() -> None:
         vmap = f"  {statistics.median(rounds['vmap']):>15,.0f}" if cpu else ""
         print(f"{m:>3}  {base:>18,.0f}  {ours:>15,.0f}{vmap}  {ours / base:>7.2f}x", flush=True)
     print(f"images/s, median of {args.repeats} alternating rounds; speed-up = {default} / one after another")
+    if cpu:
+        layouts(steps, stream, device, args.repeats)
 
 
 if __name__ == "__main__":
