@@ -11,8 +11,12 @@
 #   study    chapter 09's default-scale records, resumable, for at most $STUDY_SECONDS (default
 #            420) seconds, packed into OUT/study.tgz (finished records are never rewritten, so
 #            each session's slice adds to the last).
+#   agreement  chapter 08's fast-vs-reference scores of the study's kept encoders, on the machine's
+#            spare CPU cores (6 worker processes) in the background while the other steps use the
+#            GPU; starts no model after $AGREEMENT_SECONDS (default 300); packed into OUT/agreement.tgz.
+#            Pair it with study or beta_vae*, not bench: launch-bound GPU timings need free cores.
 # Usage, from the repository root on a CUDA machine with the requirements installed:
-#   bash scripts/gpu_checks.sh OUT [tests] [bench] [beta_vae] [beta_vae_paper] [study]
+#   bash scripts/gpu_checks.sh OUT [tests] [bench] [beta_vae] [beta_vae_paper] [study] [agreement]
 # Unpack the archives at the repository root and commit what they bring.
 set -u
 OUT=${1:-_build/gpu}
@@ -24,6 +28,13 @@ PY=${PYTHON:-python3}
 $PY -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.__version__, torch.cuda.get_device_name(0))" \
   | tee "$OUT/device.txt" || exit 1
 has() { [[ " $STEPS " == *" $1 "* ]]; }
+
+if has agreement; then  # CPU work (scikit-learn): overlaps the GPU steps below
+  AGREEMENT_SECONDS=${AGREEMENT_SECONDS:-300}
+  timeout $((AGREEMENT_SECONDS + 300)) $PY -m lecturelib.study agreement --out lecturelib/results/study_default \
+    --workers 6 --seconds "$AGREEMENT_SECONDS" > "$OUT/agreement.log" 2>&1 &
+  AGREEMENT_PID=$!
+fi
 
 if has tests; then
   timeout 60 $PY -m pytest -q -p no:cacheprovider tests/test_dsprites.py tests/test_sparse_coding.py \
@@ -55,4 +66,10 @@ if has study; then
   LECTURELIB_COMPILE=0 timeout "${STUDY_SECONDS:-420}" $PY -m lecturelib.study run --scale default \
     --out lecturelib/results/study_default --group-size 9 --workers 1 2>&1 | tail -20 | tee "$OUT/study.log"
   tar czf "$OUT/study.tgz" lecturelib/results/study_default 2>/dev/null
+fi
+
+if has agreement; then
+  wait "$AGREEMENT_PID"
+  tail -20 "$OUT/agreement.log"
+  tar czf "$OUT/agreement.tgz" lecturelib/results/study_default/agreement 2>/dev/null
 fi

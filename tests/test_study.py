@@ -398,11 +398,18 @@ def test_agreement_scores_kept_encoders_in_both_modes_resumably(tmp_path):
 def test_cli_agreement_prints_the_table(tmp_path, capsys):
     _study_with_random_encoders(tmp_path, n_models=2)
     args = ["agreement", "--out", str(tmp_path), "--num-train", "40", "--num-test", "30", "--downstream-sizes", "10",
-            "--boosting-rounds", "2", "--metrics", "sap", "dci"]
+            "--boosting-rounds", "2", "--metrics", "sap", "dci", "--workers", "2"]  # worker processes
     assert cli(args) == 0
     out = capsys.readouterr().out
     assert "scored 2 models now" in out and "DCI Disentanglement" in out and "SAP" in out and "GBT" not in out
     assert cli(args) == 0 and "scored 0 models now" in capsys.readouterr().out
+    from lecturelib.study.agreement import run_agreement
+
+    _study_with_random_encoders(tmp_path / "serial", n_models=2)
+    run_agreement(tmp_path / "serial", {"num_train": 40, "num_test": 30, "downstream_sizes": (10,), "boosting_rounds": 2},
+                  metrics=("sap", "dci"))
+    for record in load_records(tmp_path / "agreement"):  # worker processes score as this process does
+        assert RecordStore(tmp_path / "serial" / "agreement").get(record["job_id"])["scores"] == record["scores"]
 
 
 def test_study_batches_and_models_are_channels_last_on_a_cpu():

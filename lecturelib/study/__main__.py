@@ -3,7 +3,7 @@
     python -m lecturelib.study run --scale tiny --workers 2 [--backend local|dask] [--address tcp://...] [--out DIR]
     python -m lecturelib.study report [--out DIR] [--scale tiny] [--mean] [--csv FILE]
     python -m lecturelib.study agreement [--out DIR] [--num-train N] [--num-test N] [--downstream-sizes N ...]
-                                         [--metrics NAME ...] [--seconds S]
+                                         [--metrics NAME ...] [--seconds S] [--workers N]
 
 ``run`` trains and evaluates every job of the grid at the scale that has no finished record in
 the study folder (rerun it to resume); ``report`` prints the records as one table; ``agreement``
@@ -72,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     agree.add_argument("--metrics", nargs="+", choices=AGREEMENT_METRICS, default=list(AGREEMENT_METRICS),
                        help="the metrics to compare (default: every one whose fast mode differs)")
     agree.add_argument("--seconds", type=float, default=None, help="start no new model after this many seconds")
+    agree.add_argument("--workers", type=int, default=1, help="models scored at once, one process each")
     args = parser.parse_args(argv)
     args.scale = args.scale or get_scale()
     out = _out(args)
@@ -92,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "agreement":
         scored = run_agreement(out, {name: getattr(args, name) for name in AGREEMENT_SIZES}, seconds=args.seconds,
-                               metrics=args.metrics, progress=True)
+                               metrics=args.metrics, workers=args.workers, progress=True)
         print(f"scored {len(scored)} models now; {agreement_summary(out)}")
         print(format_agreement(agreement_table(out)))
         return 0

@@ -88,39 +88,79 @@ def score_both_modes(study_folder: str | os.PathLike, record: Mapping[str, Any],
     return out
 
 
+def _score_and_store(study_folder: str, record: Mapping[str, Any], config: Mapping[str, Any], device: str,
+                     threads: int | None) -> str:
+    """Score one model in both modes and write its agreement record (what a worker process runs)."""
+    from lecturelib.study.runner import _environment, _now  # the provenance of the study's own records
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    started = _now()
+    result = score_both_modes(study_folder, record, config["sizes"], device, config["metrics"])
+    RecordStore(Path(study_folder) / FOLDER).write(record["job_id"], {
+        "job_id": record["job_id"], "status": "ok", "config": dict(config), "started": started,
+        "scores": {m: result[m] for m in ("fast", "reference")}, "timings": result["timings"], **_environment()})
+    return record["job_id"]
+
+
 def run_agreement(study_folder: str | os.PathLike, sizes: Mapping[str, Any] | None = None, *,
                   seconds: float | None = None, device: str = "cpu", metrics: Sequence[str] = AGREEMENT_METRICS,
-                  progress: bool = False) -> list[str]:
+                  workers: int = 1, progress: bool = False) -> list[str]:
     """Score every kept encoder of a study in both modes; return the job ids scored by this call.
 
     Models already scored (a record in ``<study_folder>/agreement``) are skipped, so rerunning
     resumes; they must have been scored at the same ``sizes`` and ``metrics`` (else ``ValueError``).
-    With ``seconds``, no new model is started once that much time has passed.
+    With ``seconds``, no new model is started once that much time has passed. ``workers > 1``
+    scores that many models at once in worker processes of one thread each (reference mode's
+    scikit-learn classifiers use one core each).
     """
-    from lecturelib.study.runner import _environment, _now  # the provenance of the study's own records
+    from lecturelib.study.runner import _process_context
 
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     sizes, start = _sizes(sizes), time.perf_counter()
     store = RecordStore(Path(study_folder) / FOLDER)
-    candidates = [r for r in finished(load_records(study_folder)) if "encoder" in r.get("artifacts", {})]
-    done = []
-    for record in candidates:
+    todo = []
+    for record in finished(load_records(study_folder)):
+        if "encoder" not in record.get("artifacts", {}):
+            continue
         config = {"job_id": record["job_id"], "sizes": sizes, "metrics": list(metrics)}
         previous = store.get(record["job_id"])
-        if previous is not None and previous.get("status") == "ok":
-            if previous["config"] != config:
-                raise ValueError(f"{store.folder} scored {record['job_id']} with {previous['config']}, not {config}; "
-                                 "use the same sizes and metrics, or remove that folder")
-            continue
-        if seconds is not None and time.perf_counter() - start > seconds:
-            break
-        if progress:
-            print(f"scoring {record['job_id']} in fast and reference mode ...", flush=True)
-        started = _now()
-        result = score_both_modes(study_folder, record, sizes, device, metrics)
-        store.write(record["job_id"], {"job_id": record["job_id"], "status": "ok", "config": config,
-                                       "started": started, "scores": {m: result[m] for m in ("fast", "reference")},
-                                       "timings": result["timings"], **_environment()})
-        done.append(record["job_id"])
+        if previous is None or previous.get("status") != "ok":
+            todo.append((record, config))
+        elif previous["config"] != config:
+            raise ValueError(f"{store.folder} scored {record['job_id']} with {previous['config']}, not {config}; "
+                             "use the same sizes and metrics, or remove that folder")
+
+    def time_left() -> bool:
+        return seconds is None or time.perf_counter() - start <= seconds
+
+    done: list[str] = []
+    if workers == 1:
+        for record, config in todo:
+            if not time_left():
+                break
+            if progress:
+                print(f"scoring {record['job_id']} in fast and reference mode ...", flush=True)
+            done.append(_score_and_store(str(study_folder), record, config, device, None))
+        return done
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    pending = list(todo)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_process_context()) as pool:
+        running: set = set()
+        while pending or running:
+            while pending and len(running) < workers and time_left():
+                record, config = pending.pop(0)
+                if progress:
+                    print(f"scoring {record['job_id']} in fast and reference mode ...", flush=True)
+                running.add(pool.submit(_score_and_store, str(study_folder), record, config, device, 1))
+            if not running:
+                break
+            finished_now, running = wait(running, return_when=FIRST_COMPLETED)
+            done.extend(future.result() for future in finished_now)
     return done
 
 
