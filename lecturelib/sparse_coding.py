@@ -126,9 +126,11 @@ def soft_threshold(z: A, t: float | A) -> A:
 
     The proximal operator of :math:`t\\lVert\\cdot\\rVert_1`. ``z`` is a numpy array or a torch tensor
     (any shape, any device); ``t >= 0`` is a number or broadcasts against ``z``. Returns the type of
-    ``z``; torch inputs keep their autograd graph.
+    ``z``; torch inputs keep their autograd graph. Integer input gives floats, as numpy does.
     """
     if isinstance(z, torch.Tensor):
+        if not z.is_floating_point():
+            z = z.to(torch.get_default_dtype())  # softshrink has no integer kernel
         t_min = t.min() if isinstance(t, torch.Tensor) else t
         if not isinstance(t_min, torch.Tensor) and t_min < 0:
             raise ValueError(f"t must be non-negative, got {t!r}")

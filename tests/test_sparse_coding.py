@@ -28,6 +28,15 @@ def test_soft_threshold_matches_closed_form_numpy_and_torch():
         np.testing.assert_allclose(out.numpy(), expected, atol=1e-15)
 
 
+def test_soft_threshold_of_integers_gives_floats_in_numpy_and_torch():
+    expected = np.array([-1.0, 0.0, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(sc.soft_threshold(np.arange(-2, 3), 1.0), expected)
+    for t in (1.0, torch.ones(5)):  # scalar (fused softshrink) and per-element threshold
+        out = sc.soft_threshold(torch.arange(-2, 3), t)
+        assert out.is_floating_point()
+        np.testing.assert_array_equal(out.numpy(), expected)
+
+
 def test_soft_threshold_is_the_prox_of_the_l1_norm():
     # argmin_u 0.5 (u - z)^2 + t |u| by brute force on a fine grid
     grid = np.linspace(-5, 5, 200_001)
