@@ -33,9 +33,9 @@ AGREEMENT_METRICS: tuple[str, ...] = ("explicitness", "sap", "dci", "downstream_
 AGREEMENT_SIZES: dict[str, Any] = {"num_train": 2_000, "num_test": 1_000, "downstream_sizes": (100, 1_000),
                                    "boosting_rounds": 100}
 """Default sample sizes. Smaller than the study's (5,000 / 2,500, downstream up to 10,000): reference
-mode's gradient boosting is single-threaded scikit-learn, about 3 min per model here on 2 CPU cores
-against about 20 min at the study's sizes. ``boosting_rounds`` is the reference's 100; fewer only
-make a test affordable."""
+mode's classifiers are single-threaded scikit-learn, 2.2-2.6 min per model on one core of the
+2-core CPU the first records were made on (their timings), and an estimated 20 min at the study's
+sizes. ``boosting_rounds`` is the reference's 100; fewer only make a test affordable."""
 
 FOLDER = "agreement"
 """Sub-folder of the study folder that holds the agreement records."""
