@@ -432,3 +432,11 @@ def test_a_job_keeps_its_id_through_its_config_when_some_hyperparameters_are_fix
     assert len(run_study(jobs, cheap_job, tmp_path, workers=1).done) == 2
     assert sorted(r["job_id"] for r in load_records(tmp_path)) == sorted(j.job_id for j in jobs)
     assert len(run_study(jobs, cheap_job, tmp_path, workers=1).skipped) == 2  # resumed: nothing reruns
+
+
+def test_rank_agreement_is_one_for_equal_scores_and_spearman_otherwise():
+    from lecturelib.study.agreement import rank_agreement
+
+    assert rank_agreement([0.1, 0.5, 0.3], [0.1, 0.5, 0.3]) == 1.0
+    assert rank_agreement([1.0, 2.0, 3.0], [30.0, 20.0, 10.0]) == pytest.approx(-1.0)
+    assert np.isnan(rank_agreement([1.0, 2.0, 3.0], [5.0, 5.0, 5.0]))  # a constant mode ranks nothing

@@ -50,6 +50,14 @@ AGREEMENT_SCORES: dict[str, str] = {
 """Scores compared, by label (the downstream accuracies are added per training size)."""
 
 
+def rank_agreement(fast: Sequence[float], reference: Sequence[float]) -> float:
+    """Spearman correlation of two modes' scores over models: 1.0 if they are equal, ``nan`` if one is constant."""
+    fast, reference = np.asarray(fast, dtype=float), np.asarray(reference, dtype=float)
+    if np.allclose(fast, reference, equal_nan=True):
+        return 1.0
+    return float(cross_rank_correlation(fast[:, None], reference[:, None])[0, 0])
+
+
 def _sizes(sizes: Mapping[str, Any] | None) -> dict[str, Any]:
     out = {**AGREEMENT_SIZES, **(sizes or {})}
     unknown = set(out) - set(AGREEMENT_SIZES)
@@ -184,11 +192,7 @@ def agreement_table(study_folder: str | os.PathLike) -> list[dict[str, Any]]:
             continue
         fast = np.array([r["scores"]["fast"].get(key, np.nan) for r in records], dtype=float)
         reference = np.array([r["scores"]["reference"].get(key, np.nan) for r in records], dtype=float)
-        if np.allclose(fast, reference, equal_nan=True):
-            rho = 1.0
-        else:
-            rho = float(cross_rank_correlation(fast[:, None], reference[:, None])[0, 0])
-        rows.append({"score": label, "models": len(records), "spearman": rho,
+        rows.append({"score": label, "models": len(records), "spearman": rank_agreement(fast, reference),
                      "mean_abs_difference": float(np.nanmean(np.abs(fast - reference)))})
     return rows
 
