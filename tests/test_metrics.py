@@ -244,7 +244,7 @@ def array_sets():
 def array_scores(array_sets):
     """Reference-mode scores of every array metric on each set (one reference DCI fit per set).
 
-    On the permuted set DCI is computed in fast mode (LightGBM) against fast mode on the rotation:
+    On the permuted set DCI is computed in fast mode (extra trees) against fast mode on the rotation:
     permutation invariance is a property of the tree learners, and it saves a reference fit.
     """
     perm = np.array([2, 0, 1])
@@ -252,10 +252,10 @@ def array_scores(array_sets):
     sets = dict(array_sets, permuted=(c[:, perm], f, ct[:, perm], ft))
     out = {name: {} for name in [*ARRAY_METRICS, "dci"]}
     for kind, args in sets.items():
-        reference_dci = out["dci"][kind] = dci(*args) if kind != "permuted" else dci(*args, importance="lightgbm")
+        reference_dci = out["dci"][kind] = dci(*args) if kind != "permuted" else dci(*args, importance="extra_trees")
         for name, fn in ARRAY_METRICS.items():
             out[name][kind] = reference_dci[name[4:]] if name.startswith("dci.") else fn(*args)
-    out["dci_fast_rotation"] = dci(*array_sets["rotation"], importance="lightgbm")
+    out["dci_fast_rotation"] = dci(*array_sets["rotation"], importance="extra_trees")
     return out
 
 
@@ -312,8 +312,8 @@ def test_fast_explicitness_and_sap_match_reference(array_sets, array_scores):
 
 def test_fast_dci_ranks_like_reference(array_sets, array_scores):
     kinds = ("truth", "mild_rotation", "rotation", "noise")
-    fast = {k: dci(*array_sets[k], importance="lightgbm") for k in kinds}
-    assert fast["truth"] == dci(*array_sets["truth"], importance="lightgbm")  # deterministic
+    fast = {k: dci(*array_sets[k], importance="extra_trees") for k in kinds}
+    assert fast["truth"] == dci(*array_sets["truth"], importance="extra_trees")  # deterministic
     for score in ("disentanglement", "completeness"):
         ref = [array_scores[f"dci.{score}"][k] for k in kinds]
         ours = [fast[k][score] for k in kinds]
@@ -349,7 +349,7 @@ def test_constant_latent_gives_finite_scores(array_sets):
         if not name.startswith("dci"):
             assert np.isfinite(fn(c, f, ct, ft)), name
     assert np.isfinite(explicitness(c, f, ct, ft, fast=True)["test"])
-    for importance in ("lightgbm",):
+    for importance in ("gbt", "extra_trees"):
         scores, matrix = dci(c, f, ct, ft, importance=importance, return_matrix=True)
         assert all(np.isfinite(v) for v in scores.values())
         np.testing.assert_allclose(matrix[-1], 0.0)  # the constant latent is never split on
@@ -468,6 +468,11 @@ def test_evaluate_all_deterministic_flat_and_ordered(data):
     # a metric's score does not depend on which other metrics ran
     only = evaluate_all(data, truth, random_state=1, **dict(kw, metrics=["mig"]))
     assert only == {"mig": a["mig"]}
+    # also when the downstream tasks need a larger pool than num_train (what re-scoring relies on)
+    wide = dict(kw, downstream_sizes=(10, 600))
+    full = evaluate_all(data, noise, random_state=1, **dict(wide, metrics=["mig", "dci", "downstream_lr"]))
+    part = evaluate_all(data, noise, random_state=1, **dict(wide, metrics=["mig", "dci"]))
+    assert part == {k: v for k, v in full.items() if not k.startswith("downstream")}
     with pytest.raises(ValueError, match="metrics"):
         evaluate_all(data, truth, metrics=["nope"])
 

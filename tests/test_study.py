@@ -440,3 +440,70 @@ def test_rank_agreement_is_one_for_equal_scores_and_spearman_otherwise():
     assert rank_agreement([0.1, 0.5, 0.3], [0.1, 0.5, 0.3]) == 1.0
     assert rank_agreement([1.0, 2.0, 3.0], [30.0, 20.0, 10.0]) == pytest.approx(-1.0)
     assert np.isnan(rank_agreement([1.0, 2.0, 3.0], [5.0, 5.0, 5.0]))  # a constant mode ranks nothing
+
+
+# ----------------------------------------------------------------------------- re-scoring from kept encoders
+def test_store_replaces_and_discards_finished_records(tmp_path):
+    store = RecordStore(tmp_path)
+    with pytest.raises(KeyError, match="no finished record"):
+        store.replace("toy-a-seed0", {"job_id": "toy-a-seed0", "status": "ok"})
+    paths = store.write_artifacts("toy-a-seed0", {"encoder": {"w": torch.zeros(2)}})
+    store.write("toy-a-seed0", {"job_id": "toy-a-seed0", "status": "ok", "scores": {"x": 1.0}, "artifacts": paths})
+    store.replace("toy-a-seed0", {"job_id": "toy-a-seed0", "status": "ok", "scores": {"x": 2.0}, "artifacts": paths})
+    assert store.get("toy-a-seed0")["scores"] == {"x": 2.0} and not list(store.folder.glob(".*.tmp"))
+    with pytest.raises(ValueError, match="finished record"):
+        store.replace("toy-a-seed0", {"job_id": "toy-a-seed0", "status": "error"})
+    store.discard("toy-a-seed0")
+    assert store.get("toy-a-seed0") is None and not (tmp_path / paths["encoder"]).exists()
+
+
+def test_rescore_reproduces_the_scores_and_replaces_only_the_changed_metric(tmp_path, monkeypatch, capsys):
+    from lecturelib.metrics import evaluate as E
+    from lecturelib.study import jobs as J
+    from lecturelib.study.agreement import run_agreement
+    from lecturelib.study.rescore import rescore
+
+    grid = study_grid("tiny", methods=("beta_vae",), seeds=(0, 1), num_steps=3, batch_size=4)
+    run_study(grid, J.train_and_evaluate, tmp_path, workers=1)
+    sizes = {"num_train": 40, "num_test": 30, "downstream_sizes": (10,), "boosting_rounds": 2}
+    run_agreement(tmp_path, sizes, metrics=("sap", "dci"))
+    before = {r["job_id"]: r for r in load_records(tmp_path)}
+    agreement_before = {r["job_id"]: r for r in load_records(tmp_path / "agreement")}
+    kept = sorted(i for i, r in before.items() if "artifacts" in r)
+    assert len(kept) == 2 and len(agreement_before) == 2
+
+    # unchanged code: the same samples give the same scores (MIG is checked inside, DCI compared here)
+    result = rescore(tmp_path, ["dci"])
+    assert result["rescored"] == kept and result["agreement"] == kept and len(result["stale"]) == 2
+    for job_id in kept:
+        after = RecordStore(tmp_path).get(job_id)
+        assert after["scores"] == before[job_id]["scores"]
+        assert after["rescored"][0]["metrics"] == ["dci"] and "hardware" in after["rescored"][0]
+        assert RecordStore(tmp_path / "agreement").get(job_id)["scores"] == agreement_before[job_id]["scores"]
+
+    # a changed DCI: only the dci.* scores move, in the study records and in the agreement records' fast half
+    original = E.dci
+    monkeypatch.setattr(E, "dci", lambda *a, **k: {**original(*a, **k), "disentanglement": 0.123})
+    assert cli(["rescore", "--out", str(tmp_path), "--metrics", "dci", "--drop-stale"]) == 0
+    assert "re-scored 2 records and 2 agreement records" in capsys.readouterr().out
+    for job_id in kept:
+        after = RecordStore(tmp_path).get(job_id)
+        assert after["scores"]["dci.disentanglement"] == 0.123 and len(after["rescored"]) == 2
+        assert {k: v for k, v in after["scores"].items() if k != "dci.disentanglement"} == \
+            {k: v for k, v in before[job_id]["scores"].items() if k != "dci.disentanglement"}
+        agreement = RecordStore(tmp_path / "agreement").get(job_id)
+        assert agreement["scores"]["fast"]["dci.disentanglement"] == 0.123
+        assert agreement["scores"]["fast"]["sap"] == agreement_before[job_id]["scores"]["fast"]["sap"]
+        assert agreement["scores"]["reference"] == agreement_before[job_id]["scores"]["reference"]
+    # the stale records (no encoder) were dropped, so the runner trains them again
+    assert sorted(r["job_id"] for r in load_records(tmp_path)) == kept
+    assert len(run_study(grid, J.train_and_evaluate, tmp_path, workers=1).done) == 2
+
+    # other samples than the record's are detected, not silently mixed in
+    store = RecordStore(tmp_path)
+    tampered = store.get(kept[0])
+    store.replace(kept[0], {**tampered, "scores": {**tampered["scores"], "mig": tampered["scores"]["mig"] + 0.5}})
+    with pytest.raises(RuntimeError, match="samples differ"):
+        rescore(tmp_path, ["dci"])
+    with pytest.raises(ValueError, match="subset of"):
+        rescore(tmp_path, ["nope"])

@@ -15,8 +15,8 @@ from lecturelib.metrics.sampling import (
     Encoder,
     beta_vae_score,
     downstream,
+    encode_factors,
     factor_vae_score,
-    sample_codes,
     statistical_efficiency,
 )
 
@@ -56,8 +56,8 @@ def evaluate_all(
     own structured batches. Each metric gets its own seed spawned from ``random_state``, so
     leaving a metric out does not change the others.
 
-    ``fast=True`` replaces the slow classifiers: LightGBM for DCI's and the downstream gradient
-    boosting, ``C=1`` instead of cross-validation for the downstream logistic regression, faster
+    ``fast=True`` replaces the slow classifiers: extra trees for DCI's importances, LightGBM for the
+    downstream gradient boosting, ``C=1`` instead of cross-validation for the downstream logistic regression, faster
     solvers of the same objectives for explicitness and SAP; see
     :mod:`lecturelib.metrics.classifier_based` for what changes and the measured rank agreement.
     BetaVAE, FactorVAE, MIG, modularity and the unsupervised scores are the same in both modes.
@@ -97,12 +97,16 @@ def evaluate_all(
     cache = CodeCache.for_data(data, encode, device, encode_batch_size) if fast else None
     needs_pool = set(chosen) - {"beta_vae", "factor_vae"}
     if needs_pool:
-        pool_size = max([num_train] + (sizes if {"downstream_lr", "downstream_gbt"} & set(chosen) else []))
+        # The pool's factors are drawn at full size whatever the metrics, so that leaving the
+        # downstream tasks out changes no other metric's samples; only the rows used are encoded.
+        pool_size = max([num_train] + sizes)
+        encoded = pool_size if {"downstream_lr", "downstream_gbt"} & set(chosen) else num_train
 
         def encode_pool():
-            c_train, f_train = sample_codes(data, encode, pool_size, rng["pool"], encode_batch_size, device, cache)
-            c_test, f_test = sample_codes(data, encode, num_test, rng["pool"], encode_batch_size, device, cache)
-            return c_train, f_train, c_test, f_test
+            f_train = np.asarray(data.sample_factors(pool_size, rng["pool"]), dtype=np.int64)[:encoded]
+            f_test = np.asarray(data.sample_factors(num_test, rng["pool"]), dtype=np.int64)
+            return (encode_factors(data, encode, f_train, encode_batch_size, device, cache), f_train,
+                    encode_factors(data, encode, f_test, encode_batch_size, device, cache), f_test)
 
         codes_pool, factors_pool, codes_test, factors_test = timed("encode", encode_pool)
         codes_train, factors_train = codes_pool[:num_train], factors_pool[:num_train]
@@ -128,7 +132,7 @@ def evaluate_all(
         elif name == "sap":
             scores["sap"] = timed(name, lambda: sap(codes_train, factors_train, codes_test, factors_test, random_state=r, fast=fast))
         elif name == "dci":
-            importance = "lightgbm" if fast else "gbt"
+            importance = "extra_trees" if fast else "gbt"
             out = timed(name, lambda: dci(
                 codes_train, factors_train, codes_test, factors_test, importance=importance, random_state=r,
                 boosting_rounds=boosting_rounds))

@@ -12,7 +12,8 @@ seed) models, scores each with every disentanglement metric and downstream task,
 - :mod:`~lecturelib.study.report`: records to one table.
 - :mod:`~lecturelib.study.agreement`: the metrics' fast mode against reference mode on the
   study's kept encoders (chapter 8).
-- ``python -m lecturelib.study run|report|agreement``: the command line.
+- :mod:`~lecturelib.study.rescore`: scores the kept encoders again when a metric's code changes.
+- ``python -m lecturelib.study run|report|agreement|rescore``: the command line.
 
 Dask (``pip install lecturelib[study]``) is imported only when the Dask backend is used.
 """

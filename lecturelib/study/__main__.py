@@ -4,11 +4,13 @@
     python -m lecturelib.study report [--out DIR] [--scale tiny] [--mean] [--csv FILE]
     python -m lecturelib.study agreement [--out DIR] [--num-train N] [--num-test N] [--downstream-sizes N ...]
                                          [--metrics NAME ...] [--seconds S] [--workers N]
+    python -m lecturelib.study rescore --metrics NAME ... [--out DIR] [--drop-stale]
 
 ``run`` trains and evaluates every job of the grid at the scale that has no finished record in
 the study folder (rerun it to resume); ``report`` prints the records as one table; ``agreement``
 scores the kept encoders in fast and reference mode (resumable) and prints how the two modes rank the
-models (:mod:`lecturelib.study.agreement`). The study folder defaults to ``study_results/<scale>``.
+models (:mod:`lecturelib.study.agreement`); ``rescore`` scores the kept encoders again with metrics whose
+code changed (:mod:`lecturelib.study.rescore`). The study folder defaults to ``study_results/<scale>``.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from lecturelib.config import SCALES, get_scale
+from lecturelib.metrics import METRICS
 from lecturelib.study.agreement import AGREEMENT_METRICS, AGREEMENT_SIZES, agreement_summary, agreement_table, format_agreement, run_agreement
 from lecturelib.study.grid import study_grid
 from lecturelib.study.report import aggregate, format_table, group_mean, load_records
+from lecturelib.study.rescore import rescore
 from lecturelib.study.runner import BACKENDS, run_study
 
 DEFAULT_JOB = "lecturelib.study.jobs:train_and_evaluate"
@@ -47,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = commands.add_parser("run", help="run (or resume) the study's grid")
     report = commands.add_parser("report", help="print the records as one table")
     agree = commands.add_parser("agreement", help="score the kept encoders in fast and reference mode")
-    for sub in (run, report, agree):
+    again = commands.add_parser("rescore", help="score the kept encoders again with metrics whose code changed")
+    for sub in (run, report, agree, again):
         sub.add_argument("--scale", choices=SCALES, default=None, help="compute scale (default: $LECTURELIB_SCALE)")
         sub.add_argument("--out", default=None, help="study folder (default: study_results/<scale>)")
     run.add_argument("--workers", type=int, default=None, help="processes or Dask workers (default: all cores)")
@@ -73,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="the metrics to compare (default: every one whose fast mode differs)")
     agree.add_argument("--seconds", type=float, default=None, help="start no new model after this many seconds")
     agree.add_argument("--workers", type=int, default=1, help="models scored at once, one process each")
+    again.add_argument("--metrics", nargs="+", choices=METRICS, required=True, help="the metrics to score again")
+    again.add_argument("--drop-stale", action="store_true",
+                       help="remove the records that kept no encoder, so that `run` trains them again")
     args = parser.parse_args(argv)
     args.scale = args.scale or get_scale()
     out = _out(args)
@@ -96,6 +104,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                                metrics=args.metrics, workers=args.workers, progress=True)
         print(f"scored {len(scored)} models now; {agreement_summary(out)}")
         print(format_agreement(agreement_table(out)))
+        return 0
+
+    if args.command == "rescore":
+        result = rescore(out, args.metrics, drop_stale=args.drop_stale, progress=True)
+        print(f"re-scored {len(result['rescored'])} records and {len(result['agreement'])} agreement records")
+        if result["stale"]:
+            print(f"{len(result['stale'])} records kept no encoder and " + ("were removed (run the study to train them "
+                  "again)" if args.drop_stale else "keep their old scores (--drop-stale removes them)") + ":\n  "
+                  + "\n  ".join(result["stale"]))
         return 0
 
     rows = aggregate(load_records(out))

@@ -75,18 +75,11 @@ def score_both_modes(study_folder: str | os.PathLike, record: Mapping[str, Any],
     ``scores`` are :func:`~lecturelib.metrics.evaluate_all`'s for ``metrics``.
     Raises ``KeyError`` if the record kept no encoder.
     """
-    import torch
-
     from lecturelib.metrics import evaluate_all
-    from lecturelib.study.jobs import load_encoder, make_dataset
+    from lecturelib.study.jobs import kept_encode, make_dataset
 
-    encoder = load_encoder(study_folder, record).to(device)
+    encode = kept_encode(study_folder, record, device)
     data = make_dataset(record["config"]["dataset"])
-
-    @torch.no_grad()
-    def encode(images):
-        return encoder(torch.as_tensor(images, device=device))[0]
-
     out: dict[str, Any] = {"timings": {}}
     for mode in ("fast", "reference"):
         start = time.perf_counter()

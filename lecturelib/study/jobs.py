@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -160,17 +160,30 @@ def _curves(history: History) -> dict[str, list[float]]:
     return {"steps": list(history.steps), **{k: [float(v) for v in vals] for k, vals in history.train.items()}}
 
 
-def _evaluate(job: Job, model: nn.Module, data: DSprites, device: torch.device) -> tuple[dict[str, float], dict]:
-    from lecturelib.metrics import evaluate_all
-
-    model.eval()
+def make_encode(encoder: Callable[[torch.Tensor], tuple[torch.Tensor, ...]],
+                device: torch.device) -> Callable[[Any], torch.Tensor]:
+    """``encode(images) -> posterior means (n, n_latents)`` on ``device``, in the layout of :func:`memory_format`."""
 
     @torch.no_grad()
     def encode(images):
-        return model.encode(torch.as_tensor(images, device=device).contiguous(memory_format=memory_format(device)))[0]
+        return encoder(torch.as_tensor(images, device=device).contiguous(memory_format=memory_format(device)))[0]
+
+    return encode
+
+
+def evaluate_job(job: Job, encode: Callable[[Any], torch.Tensor], data: DSprites, device: torch.device,
+                 metrics: Sequence[str] | None = None) -> tuple[dict[str, float], dict[str, float]]:
+    """Score ``encode`` as the study scores ``job`` (its scale's :data:`EVAL_SETTINGS`, seeded by the job's seed).
+
+    ``metrics``: a subset of the scale's metrics (re-scoring); each metric's samples do not depend on
+    which others run. Returns ``(scores, timings)`` with timings named ``eval.<metric>_s``.
+    """
+    from lecturelib.metrics import evaluate_all
 
     start = time.perf_counter()
-    settings = EVAL_SETTINGS[job.settings.get("scale", "paper")]
+    settings = dict(EVAL_SETTINGS[job.settings.get("scale", "paper")])
+    if metrics is not None:
+        settings["metrics"] = list(metrics)
     timings: dict[str, float] = {}
     scores = evaluate_all(data, encode, random_state=job.seed, device=device, timings=timings, **settings)
     timings = {f"eval.{k}_s": round(v, 3) for k, v in timings.items()}
@@ -182,6 +195,19 @@ def _artifacts(job: Job, model: nn.Module) -> dict[str, Any]:
     if job.seed not in ENCODER_SEEDS:
         return {}
     return {"encoder": {k: v.detach().to("cpu", copy=True) for k, v in model.encoder.state_dict().items()}}
+
+
+def _evaluate(job: Job, model: nn.Module, data: DSprites, device: torch.device) -> tuple[dict[str, float], dict]:
+    model.eval()
+    return evaluate_job(job, make_encode(model.encode, device), data, device)
+
+
+def kept_encode(study_folder: str | os.PathLike, record: Mapping[str, Any],
+                device: str | torch.device = "cpu") -> Callable[[Any], torch.Tensor]:
+    """The ``encode`` function of a record's kept encoder, as the study scored it (see :func:`make_encode`)."""
+    device = resolve_device(device)
+    encoder = load_encoder(study_folder, record).to(device, memory_format=memory_format(device))
+    return make_encode(encoder, device)
 
 
 def load_encoder(study_folder: str | os.PathLike, record: Mapping[str, Any]) -> ConvEncoder:

@@ -2,7 +2,7 @@
 
 Used by :mod:`lecturelib.study.runner` (chapter 9). Layout of a study folder::
 
-    <root>/records/<job_id>.json        a finished job (status "ok"), written once, never replaced
+    <root>/records/<job_id>.json        a finished job (status "ok"), written once, replaced only by re-scoring
     <root>/records/<job_id>.error.json  the last failure of a job (status "error"), replaced on retry
     <root>/artifacts/<job_id>.<name>.pt  objects a job keeps besides its scores (e.g. its encoder)
 
@@ -12,7 +12,8 @@ finish the same job, the first one wins and the second one's record is dropped, 
 record is never half-written, replaced or duplicated. Error records are replaced atomically
 with :func:`os.replace` (a later failure overwrites an earlier one) and removed once the job succeeds.
 Artifacts are written (atomically, with :func:`os.replace`) before their record, so a finished
-record's artifacts always exist.
+record's artifacts always exist. Re-scoring (:mod:`lecturelib.study.rescore`) is the one writer that
+replaces a finished record on purpose, also atomically (:meth:`RecordStore.replace`).
 """
 
 from __future__ import annotations
@@ -112,6 +113,21 @@ class RecordStore:
             except FileNotFoundError:
                 pass
         return stored
+
+    def replace(self, job_id: str, record: Mapping[str, Any]) -> None:
+        """Replace the finished record of ``job_id`` atomically (re-scoring); ``KeyError`` if there is none."""
+        if not self.is_done(job_id):
+            raise KeyError(f"no finished record {job_id!r} in {self.folder} to replace")
+        if record.get("status") != "ok" or record.get("job_id", job_id) != job_id:
+            raise ValueError(f"a replacement must be a finished record of {job_id!r}")
+        os.replace(self._temp(job_id, record), self.path(job_id))
+
+    def discard(self, job_id: str) -> None:
+        """Remove the finished record of ``job_id`` and its artifacts, so that the runner trains it again."""
+        record = self.get(job_id)
+        for path in (record or {}).get("artifacts", {}).values():
+            (self.root / path).unlink(missing_ok=True)
+        self.path(job_id).unlink(missing_ok=True)
 
     def artifact_path(self, job_id: str, name: str) -> Path:
         """Where artifact ``name`` of ``job_id`` lives (``name``: letters, digits and underscores)."""
