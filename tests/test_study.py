@@ -479,6 +479,7 @@ def test_rescore_reproduces_the_scores_and_replaces_only_the_changed_metric(tmp_
         after = RecordStore(tmp_path).get(job_id)
         assert after["scores"] == before[job_id]["scores"]
         assert after["rescored"][0]["metrics"] == ["dci"] and "hardware" in after["rescored"][0]
+        assert after["rescored"][0]["layout"] == "channels_last"  # the layout this CPU study scored in
         assert RecordStore(tmp_path / "agreement").get(job_id)["scores"] == agreement_before[job_id]["scores"]
 
     # a changed DCI: only the dci.* scores move, in the study records and in the agreement records' fast half

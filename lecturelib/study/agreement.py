@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import torch
 
 from lecturelib.study.analysis import cross_rank_correlation, finished
 from lecturelib.study.report import load_records
@@ -36,6 +37,10 @@ AGREEMENT_SIZES: dict[str, Any] = {"num_train": 2_000, "num_test": 1_000, "downs
 mode's classifiers are single-threaded scikit-learn, 2.2-2.6 min per model on one core of the
 2-core CPU the first records were made on (their timings), and an estimated 20 min at the study's
 sizes. ``boosting_rounds`` is the reference's 100; fewer only make a test affordable."""
+
+LAYOUT = torch.contiguous_format
+"""Memory layout of the images the kept encoders see here: the standard one, in which the first
+records were made (the study itself scores in channels-last on a CPU); see ``jobs.kept_encode``."""
 
 FOLDER = "agreement"
 """Sub-folder of the study folder that holds the agreement records."""
@@ -78,7 +83,7 @@ def score_both_modes(study_folder: str | os.PathLike, record: Mapping[str, Any],
     from lecturelib.metrics import evaluate_all
     from lecturelib.study.jobs import kept_encode, make_dataset
 
-    encode = kept_encode(study_folder, record, device)
+    encode = kept_encode(study_folder, record, device, layout=LAYOUT)
     data = make_dataset(record["config"]["dataset"])
     out: dict[str, Any] = {"timings": {}}
     for mode in ("fast", "reference"):

@@ -14,6 +14,7 @@ and 6 {cite}`locatello2019challenging` from the records of :func:`lecturelib.stu
   hyperparameter within a method and by the seed within a hyperparameter (a nested
   sum-of-squares split, see its docstring);
 - :func:`completion` and :func:`timing_summary`: how much of a grid is done and what it cost;
+- :func:`mean_image_reconstruction` and :func:`collapsed`: which models' decoders ignore the code;
 - :func:`plot_efficiency` and :func:`plot_variance_decomposition`: the chapter's figures.
 """
 
@@ -267,6 +268,43 @@ def completion(records: Iterable[Mapping[str, Any]], jobs: Sequence[Job]) -> tup
     """``(finished, total)``: how many jobs of the grid ``jobs`` have a finished record."""
     done = {r["job_id"] for r in finished(records)}
     return sum(job.job_id in done for job in jobs), len(jobs)
+
+
+def mean_image_reconstruction(data, num_samples: int = 20_000, seed: int = 0) -> float:
+    """Reconstruction loss (nats per image) of the best decoder that ignores the code.
+
+    Such a decoder outputs one Bernoulli image: the pixels' marginal means, estimated on
+    ``num_samples`` images of ``data`` (a :class:`~lecturelib.data.dsprites.DSprites`) drawn with
+    ``seed``; its loss is the sum of the pixels' entropies. A model that does no better has
+    collapsed: its codes tell the decoder nothing about the image.
+    """
+    if num_samples < 2:
+        raise ValueError(f"num_samples must be >= 2, got {num_samples}")
+    images = np.asarray(data.render(data.sample_factors(num_samples, seed)), dtype=np.float64)
+    p = np.clip(images.reshape(num_samples, -1).mean(axis=0), 1e-12, 1 - 1e-12)
+    if images.min() < 0 or images.max() > 1:
+        raise ValueError("data must render images with pixel values in [0, 1] (a Bernoulli likelihood)")
+    return float(-(p * np.log(p) + (1 - p) * np.log1p(-p)).sum())
+
+
+def collapsed(records: Iterable[Mapping[str, Any]], baseline: float, tolerance: float = 0.01) -> list[dict[str, Any]]:
+    """The finished models whose final training reconstruction is within ``tolerance`` (relative) of ``baseline``.
+
+    ``baseline``: :func:`mean_image_reconstruction` of the records' data set. Returns one dict per
+    such model: ``job_id``, ``model``, ``reconstruction`` and ``kl`` (the last logged training means).
+    """
+    if not baseline > 0 or not 0 <= tolerance < 1:
+        raise ValueError(f"baseline must be > 0 and tolerance in [0, 1), got {baseline}, {tolerance}")
+    out = []
+    for record in finished(records):
+        curves = record.get("curves", {})
+        if not curves.get("reconstruction"):
+            continue
+        reconstruction = float(curves["reconstruction"][-1])
+        if reconstruction >= (1 - tolerance) * baseline:
+            out.append({"job_id": record["job_id"], "model": record["config"]["model"],
+                        "reconstruction": reconstruction, "kl": float(curves.get("kl", [math.nan])[-1])})
+    return out
 
 
 def timing_summary(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

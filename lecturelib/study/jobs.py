@@ -160,13 +160,15 @@ def _curves(history: History) -> dict[str, list[float]]:
     return {"steps": list(history.steps), **{k: [float(v) for v in vals] for k, vals in history.train.items()}}
 
 
-def make_encode(encoder: Callable[[torch.Tensor], tuple[torch.Tensor, ...]],
-                device: torch.device) -> Callable[[Any], torch.Tensor]:
-    """``encode(images) -> posterior means (n, n_latents)`` on ``device``, in the layout of :func:`memory_format`."""
+def make_encode(encoder: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], device: torch.device,
+                layout: torch.memory_format | None = None) -> Callable[[Any], torch.Tensor]:
+    """``encode(images) -> posterior means (n, n_latents)`` on ``device``; images in ``layout``
+    (default :func:`memory_format`, the study's)."""
+    layout = memory_format(device) if layout is None else layout
 
     @torch.no_grad()
     def encode(images):
-        return encoder(torch.as_tensor(images, device=device).contiguous(memory_format=memory_format(device)))[0]
+        return encoder(torch.as_tensor(images, device=device).contiguous(memory_format=layout))[0]
 
     return encode
 
@@ -202,12 +204,18 @@ def _evaluate(job: Job, model: nn.Module, data: DSprites, device: torch.device) 
     return evaluate_job(job, make_encode(model.encode, device), data, device)
 
 
-def kept_encode(study_folder: str | os.PathLike, record: Mapping[str, Any],
-                device: str | torch.device = "cpu") -> Callable[[Any], torch.Tensor]:
-    """The ``encode`` function of a record's kept encoder, as the study scored it (see :func:`make_encode`)."""
+def kept_encode(study_folder: str | os.PathLike, record: Mapping[str, Any], device: str | torch.device = "cpu",
+                layout: torch.memory_format | None = None) -> Callable[[Any], torch.Tensor]:
+    """The ``encode`` function of a record's kept encoder (see :func:`make_encode`).
+
+    The default ``layout`` is the one the study scored the model in. Other layouts give codes that
+    differ in the last bits: enough to move a boosted tree's split when a collapsed model's codes
+    barely vary.
+    """
     device = resolve_device(device)
-    encoder = load_encoder(study_folder, record).to(device, memory_format=memory_format(device))
-    return make_encode(encoder, device)
+    layout = memory_format(device) if layout is None else layout
+    encoder = load_encoder(study_folder, record).to(device, memory_format=layout)
+    return make_encode(encoder, device, layout)
 
 
 def load_encoder(study_folder: str | os.PathLike, record: Mapping[str, Any]) -> ConvEncoder:

@@ -10,7 +10,8 @@ without a kept encoder cannot be re-scored; it is reported as stale and, with ``
 its record is removed so that ``python -m lecturelib.study run`` trains it again.
 
 The agreement records (:mod:`lecturelib.study.agreement`) hold both modes' scores; their fast half
-is recomputed whole (every compared metric; the others must not move), their reference half kept.
+is recomputed whole (every compared metric; the others must not move), in the layout of their
+reference half (:data:`~lecturelib.study.agreement.LAYOUT`), which is kept.
 Each re-scored record lists what was re-scored, when, and with which code under ``"rescored"``::
 
     python -m lecturelib.study rescore --out lecturelib/results/study_default --metrics dci [--drop-stale]
@@ -23,6 +24,8 @@ import os
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+
+import torch
 
 from lecturelib.config import resolve_device
 from lecturelib.metrics import METRICS
@@ -54,30 +57,46 @@ def _provenance(metrics: Sequence[str]) -> dict[str, Any]:
     return {"metrics": list(metrics), "date": _now(), "git": env["versions"].get("git"), "hardware": env["hardware"]}
 
 
-def _assert_unchanged(job_id: str, old: Mapping[str, float], new: Mapping[str, float], keys: Sequence[str]) -> None:
-    moved = {k: (old[k], new[k]) for k in keys if not math.isclose(old[k], new[k], rel_tol=1e-6, abs_tol=1e-9)}
-    if moved:
-        raise RuntimeError(f"{job_id}: scores that should not change did, so the samples differ from the record's "
-                           f"(old, new): {moved}")
+def _moved(old: Mapping[str, float], new: Mapping[str, float], keys: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """The scores among ``keys`` that differ between ``old`` and ``new`` beyond rounding: ``{key: (old, new)}``."""
+    return {k: (old[k], new[k]) for k in keys if not math.isclose(old[k], new[k], rel_tol=1e-6, abs_tol=1e-9)}
+
+
+def _samples_differ(job_id: str, moved: Mapping[str, tuple[float, float]]) -> RuntimeError:
+    return RuntimeError(f"{job_id}: scores that should not change did, so the samples differ from the record's "
+                        f"(old, new): {dict(moved)}")
 
 
 def rescore_record(study_folder: str | os.PathLike, record: Mapping[str, Any], metrics: Sequence[str],
                    device: str = "cpu") -> dict[str, Any]:
-    """The study ``record`` with ``metrics`` scored again from its kept encoder (``KeyError`` if none)."""
+    """The study ``record`` with ``metrics`` scored again from its kept encoder (``KeyError`` if none).
+
+    The study scored its first models with images in the standard memory layout and later ones in
+    channels-last (on a CPU); codes differ between layouts in the last bits, which can move a
+    tree's split. The layout whose codes reproduce the record's MIG is used, and named in the
+    record's ``"rescored"`` entry.
+    """
     from lecturelib.study.grid import Job
-    from lecturelib.study.jobs import evaluate_job, kept_encode, make_dataset
+    from lecturelib.study.jobs import evaluate_job, kept_encode, make_dataset, memory_format
 
     metrics, device = _check_metrics(metrics), resolve_device(device)
-    encode = kept_encode(study_folder, record, device)
     job = Job.from_dict(record["config"])
-    scores, timings = evaluate_job(job, encode, make_dataset(job.dataset), device,
-                                   list(dict.fromkeys([*metrics, CHECK_METRIC])))
-    _assert_unchanged(record["job_id"], record["scores"], scores, [CHECK_METRIC] if CHECK_METRIC not in metrics else [])
+    data, checks = make_dataset(job.dataset), [CHECK_METRIC] if CHECK_METRIC not in metrics else []
+    moved: dict[str, tuple[float, float]] = {}
+    for layout in dict.fromkeys([memory_format(device), torch.contiguous_format]):
+        scores, timings = evaluate_job(job, kept_encode(study_folder, record, device, layout), data, device,
+                                       list(dict.fromkeys([*metrics, CHECK_METRIC])))
+        moved = _moved(record["scores"], scores, checks)
+        if not moved:
+            break
+    else:
+        raise _samples_differ(record["job_id"], moved)
     kept = {k: v for k, v in record["scores"].items() if _metric(k) not in metrics}
     new = {**kept, **{k: v for k, v in scores.items() if _metric(k) in metrics}}
     new_timings = {**record.get("timings", {}), **{f"eval.{m}_s": timings[f"eval.{m}_s"] for m in metrics}}
+    provenance = {**_provenance(metrics), "layout": str(layout).removeprefix("torch.")}
     return {**record, "scores": dict(sorted(new.items())), "timings": new_timings,
-            "rescored": [*record.get("rescored", []), _provenance(metrics)]}
+            "rescored": [*record.get("rescored", []), provenance]}
 
 
 def rescore_agreement_record(study_folder: str | os.PathLike, study_record: Mapping[str, Any],
@@ -85,18 +104,21 @@ def rescore_agreement_record(study_folder: str | os.PathLike, study_record: Mapp
                              device: str = "cpu") -> dict[str, Any]:
     """``agreement_record`` with its fast half recomputed; the scores of metrics outside ``metrics`` must not move."""
     from lecturelib.metrics import evaluate_all
+    from lecturelib.study.agreement import LAYOUT
     from lecturelib.study.jobs import kept_encode, make_dataset
 
     metrics, device = _check_metrics(metrics), resolve_device(device)
     config = agreement_record["config"]
-    encode = kept_encode(study_folder, study_record, device)
+    encode = kept_encode(study_folder, study_record, device, layout=LAYOUT)
     start = time.perf_counter()
     fast = evaluate_all(make_dataset(study_record["config"]["dataset"]), encode,
                         random_state=int(study_record["config"]["seed"]), fast=True, metrics=config["metrics"],
                         device=device, **config["sizes"])
     seconds = round(time.perf_counter() - start, 3)
     old = agreement_record["scores"]["fast"]
-    _assert_unchanged(agreement_record["job_id"], old, fast, [k for k in old if _metric(k) not in metrics])
+    moved = _moved(old, fast, [k for k in old if _metric(k) not in metrics])
+    if moved:
+        raise _samples_differ(agreement_record["job_id"], moved)
     return {**agreement_record, "scores": {**agreement_record["scores"], "fast": fast},
             "timings": {**agreement_record["timings"], "fast_s": seconds},
             "rescored": [*agreement_record.get("rescored", []), _provenance(metrics)]}
