@@ -14,12 +14,14 @@ from lecturelib.metrics.classifier_based import dci, downstream_accuracy, make_c
 from lecturelib.study import make_grid  # noqa: E402
 from lecturelib.study.analysis import (  # noqa: E402
     HEADLINE_METRICS,
+    collapsed,
     completion,
     cross_rank_correlation,
     downstream_columns,
     downstream_sizes,
     efficiency,
     efficiency_sizes,
+    mean_image_reconstruction,
     plot_efficiency,
     plot_variance_decomposition,
     rank_correlation,
@@ -177,6 +179,43 @@ def test_completion_and_timing_summary():
     assert summary["n"] == 3 and summary["median_train_s"] == 3.0 and summary["sum_total_s"] == 8.0
     assert math.isnan(summary["median_eval_s"]) and summary["hardware"] == ["?", "H100"]
     assert summary["devices"] == ["?", "cuda"]
+
+
+class CoinPixels:
+    """Two-pixel images: the first pixel is a fair coin (the factor), the second always on."""
+
+    def sample_factors(self, n, seed):
+        return np.random.default_rng(seed).integers(0, 2, size=(n, 1))
+
+    def render(self, factors):
+        return np.stack([factors[:, 0], np.ones(len(factors))], axis=1).reshape(-1, 1, 1, 2).astype(np.float32)
+
+
+def test_mean_image_reconstruction_is_the_best_code_blind_decoders_cross_entropy():
+    import torch
+
+    data = CoinPixels()
+    nll = mean_image_reconstruction(data, num_samples=4_000, seed=3)
+    assert nll == pytest.approx(math.log(2), abs=1e-3)  # one fair coin, one certain pixel
+    images = torch.as_tensor(data.render(data.sample_factors(4_000, 3))).double().reshape(4_000, -1)
+    mean = images.mean(dim=0, keepdim=True).expand_as(images)
+    bce = torch.nn.functional.binary_cross_entropy(mean, images, reduction="sum") / len(images)
+    assert nll == pytest.approx(float(bce), rel=1e-9)
+    with pytest.raises(ValueError, match="num_samples"):
+        mean_image_reconstruction(data, num_samples=1)
+
+
+def test_collapsed_lists_the_models_at_the_code_blind_baseline():
+    records = [_record("annealed_vae", 5, 0, {}), _record("beta_vae", 1, 0, {}), _record("beta_vae", 4, 0, {}),
+               _record("beta_vae", 8, 0, {}, status="error")]
+    records[0]["curves"] = {"reconstruction": [3000.0, 512.0], "kl": [0.0, 5.0]}
+    records[1]["curves"] = {"reconstruction": [3000.0, 50.0], "kl": [0.0, 30.0]}
+    records[3]["curves"] = {"reconstruction": [3000.0, 513.0], "kl": [0.0, 0.0]}  # failed: not a model
+    out = collapsed(records, baseline=513.0)
+    assert out == [{"job_id": records[0]["job_id"], "model": "annealed_vae", "reconstruction": 512.0, "kl": 5.0}]
+    assert collapsed(records, baseline=513.0, tolerance=0.0) == []
+    with pytest.raises(ValueError, match="tolerance"):
+        collapsed(records, baseline=513.0, tolerance=1.0)
 
 
 def test_plots_draw_one_artist_per_method_and_bar():
