@@ -389,6 +389,8 @@ def test_agreement_scores_kept_encoders_in_both_modes_resumably(tmp_path):
         assert row["models"] == 3 and row["mean_abs_difference"] >= 0
         assert np.isnan(row["spearman"]) or -1 <= row["spearman"] <= 1
     assert agreement_summary(tmp_path)["models"] == 3
+    assert all(r["models"] == 2 for r in agreement_table(tmp_path, exclude=scored[:1]))  # a held-out check
+    assert agreement_table(tmp_path, exclude=scored) == []
     with pytest.raises(ValueError, match="not .*sizes"):
         run_agreement(tmp_path, {**sizes, "num_train": 80}, metrics=metrics)
     with pytest.raises(ValueError, match="unknown keys"):

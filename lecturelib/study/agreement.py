@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -41,6 +41,14 @@ sizes. ``boosting_rounds`` is the reference's 100; fewer only make a test afford
 LAYOUT = torch.contiguous_format
 """Memory layout of the images the kept encoders see here: the standard one, in which the first
 records were made (the study itself scores in channels-last on a CPU); see ``jobs.kept_encode``."""
+
+DCI_CHOICE_MODELS: tuple[str, ...] = tuple(
+    f"dsprites-{m}-seed0" for m in (
+        "annealed_vae-c_max=25", "annealed_vae-c_max=5", "beta_tcvae-beta=1", "beta_vae-beta=1", "beta_vae-beta=16",
+        "beta_vae-beta=4", "dip_vae_i-lambda_d=10,lambda_od=1", "dip_vae_ii-lambda_d=1,lambda_od=1",
+        "factor_vae-gamma=10"))
+"""The study models whose agreement records chose fast DCI's classifier (see
+:mod:`lecturelib.metrics.classifier_based`); the agreement on the others is a held-out check."""
 
 FOLDER = "agreement"
 """Sub-folder of the study folder that holds the agreement records."""
@@ -170,14 +178,15 @@ def run_agreement(study_folder: str | os.PathLike, sizes: Mapping[str, Any] | No
     return done
 
 
-def agreement_table(study_folder: str | os.PathLike) -> list[dict[str, Any]]:
+def agreement_table(study_folder: str | os.PathLike, exclude: Collection[str] = ()) -> list[dict[str, Any]]:
     """Per score: models, Spearman correlation fast vs reference over them, and mean |fast - reference|.
 
     Rows follow :data:`AGREEMENT_SCORES`, then the downstream mean test accuracies per training
     size, for the scores the records have. Spearman is 1.0 where both modes give the same numbers,
-    ``nan`` where a mode is constant over the models. An empty list if nothing has been scored yet.
+    ``nan`` where a mode is constant over the models. Models whose job id is in ``exclude`` are
+    left out (e.g. :data:`DCI_CHOICE_MODELS`, for a held-out check). An empty list if no model is left.
     """
-    records = finished(load_records(Path(study_folder) / FOLDER))
+    records = [r for r in finished(load_records(Path(study_folder) / FOLDER)) if r["job_id"] not in set(exclude)]
     if not records:
         return []
     sizes = records[0]["config"]["sizes"]["downstream_sizes"]
