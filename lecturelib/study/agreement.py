@@ -81,11 +81,13 @@ def _sizes(sizes: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def score_both_modes(study_folder: str | os.PathLike, record: Mapping[str, Any], sizes: Mapping[str, Any] | None = None,
-                     device: str = "cpu", metrics: Sequence[str] = AGREEMENT_METRICS) -> dict[str, Any]:
+                     device: str = "cpu", metrics: Sequence[str] = AGREEMENT_METRICS,
+                     modes: Sequence[str] = ("fast", "reference")) -> dict[str, Any]:
     """Score a study model's kept encoder in fast and reference mode on the same samples.
 
     Returns ``{"fast": scores, "reference": scores, "timings": {"fast_s", "reference_s"}}``, where
-    ``scores`` are :func:`~lecturelib.metrics.evaluate_all`'s for ``metrics``.
+    ``scores`` are :func:`~lecturelib.metrics.evaluate_all`'s for ``metrics``; ``modes`` chooses
+    which of the two are computed (re-scoring recomputes only the fast half).
     Raises ``KeyError`` if the record kept no encoder.
     """
     from lecturelib.metrics import evaluate_all
@@ -94,7 +96,7 @@ def score_both_modes(study_folder: str | os.PathLike, record: Mapping[str, Any],
     encode = kept_encode(study_folder, record, device, layout=LAYOUT)
     data = make_dataset(record["config"]["dataset"])
     out: dict[str, Any] = {"timings": {}}
-    for mode in ("fast", "reference"):
+    for mode in modes:
         start = time.perf_counter()
         out[mode] = evaluate_all(data, encode, random_state=int(record["config"]["seed"]), fast=mode == "fast",
                                  metrics=metrics, device=device, **_sizes(sizes))
@@ -186,7 +188,8 @@ def agreement_table(study_folder: str | os.PathLike, exclude: Collection[str] = 
     ``nan`` where a mode is constant over the models. Models whose job id is in ``exclude`` are
     left out (e.g. :data:`DCI_CHOICE_MODELS`, for a held-out check). An empty list if no model is left.
     """
-    records = [r for r in finished(load_records(Path(study_folder) / FOLDER)) if r["job_id"] not in set(exclude)]
+    exclude = set(exclude)
+    records = [r for r in finished(load_records(Path(study_folder) / FOLDER)) if r["job_id"] not in exclude]
     if not records:
         return []
     sizes = records[0]["config"]["sizes"]["downstream_sizes"]

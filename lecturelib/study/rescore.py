@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -103,24 +102,16 @@ def rescore_agreement_record(study_folder: str | os.PathLike, study_record: Mapp
                              agreement_record: Mapping[str, Any], metrics: Sequence[str],
                              device: str = "cpu") -> dict[str, Any]:
     """``agreement_record`` with its fast half recomputed; the scores of metrics outside ``metrics`` must not move."""
-    from lecturelib.metrics import evaluate_all
-    from lecturelib.study.agreement import LAYOUT
-    from lecturelib.study.jobs import kept_encode, make_dataset
+    from lecturelib.study.agreement import score_both_modes
 
-    metrics, device = _check_metrics(metrics), resolve_device(device)
-    config = agreement_record["config"]
-    encode = kept_encode(study_folder, study_record, device, layout=LAYOUT)
-    start = time.perf_counter()
-    fast = evaluate_all(make_dataset(study_record["config"]["dataset"]), encode,
-                        random_state=int(study_record["config"]["seed"]), fast=True, metrics=config["metrics"],
-                        device=device, **config["sizes"])
-    seconds = round(time.perf_counter() - start, 3)
-    old = agreement_record["scores"]["fast"]
+    metrics, config = _check_metrics(metrics), agreement_record["config"]
+    result = score_both_modes(study_folder, study_record, config["sizes"], device, config["metrics"], modes=("fast",))
+    old, fast = agreement_record["scores"]["fast"], result["fast"]
     moved = _moved(old, fast, [k for k in old if _metric(k) not in metrics])
     if moved:
         raise _samples_differ(agreement_record["job_id"], moved)
     return {**agreement_record, "scores": {**agreement_record["scores"], "fast": fast},
-            "timings": {**agreement_record["timings"], "fast_s": seconds},
+            "timings": {**agreement_record["timings"], **result["timings"]},
             "rescored": [*agreement_record.get("rescored", []), _provenance(metrics)]}
 
 
