@@ -2,6 +2,7 @@
 downstream columns and efficiency, the nested variance decomposition, completion and timings."""
 
 import math
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -26,7 +27,9 @@ from lecturelib.study.analysis import (  # noqa: E402
     plot_variance_decomposition,
     rank_correlation,
     score_table,
+    stacked_throughput,
     timing_summary,
+    training_time_estimate,
     variance_decomposition,
     variance_table,
 )
@@ -179,6 +182,54 @@ def test_completion_and_timing_summary():
     assert summary["n"] == 3 and summary["median_train_s"] == 3.0 and summary["sum_total_s"] == 8.0
     assert math.isnan(summary["median_eval_s"]) and summary["hardware"] == ["?", "H100"]
     assert summary["devices"] == ["?", "cuda"]
+
+
+GPU_TABLE = """# python3 benchmarks/study.py --full --check --device cuda
+device: Some GPU; per-model batch 64; 200 steps per model; images/s of all models together
+  M   one after another   stacked (vmap)  speed-up
+  1              10,000            8,000     0.80x
+  8              12,500           50,000     4.00x
+ 32              12,000          120,000    10.00x
+images/s, median of 3 alternating rounds; speed-up = stacked (vmap) / one after another
+"""
+
+
+def test_stacked_throughput_reads_the_benchmarks_table():
+    rates = stacked_throughput(GPU_TABLE)
+    assert sorted(rates) == [1, 8, 32]
+    assert rates[32] == {"one after another": 12_000.0, "stacked (vmap)": 120_000.0, "speed-up": 10.0}
+
+
+def test_training_time_estimate_uses_the_largest_measured_stack_within_the_group():
+    est = training_time_estimate(GPU_TABLE, images=1_000_000, group_size=9)
+    assert est["M"] == 8 and est["device"] == "Some GPU"
+    assert est["stacked_s"] == pytest.approx(20.0) and est["alone_s"] == pytest.approx(80.0)
+    assert training_time_estimate(GPU_TABLE, images=1_000_000, group_size=32)["M"] == 32
+
+
+def test_throughput_errors_name_the_problem():
+    with pytest.raises(ValueError, match="no header row"):
+        stacked_throughput("device: cpu\nnothing measured\n")
+    with pytest.raises(ValueError, match="no rows"):
+        stacked_throughput("  M   one after another   stacked (vmap)\nthe end\n")
+    with pytest.raises(ValueError, match="2 values"):
+        stacked_throughput("  M   one after another   stacked (vmap)  speed-up\n  4   100   200\n")
+    with pytest.raises(ValueError, match="none <= group_size"):
+        training_time_estimate(GPU_TABLE.replace("  1              10,000            8,000     0.80x\n", ""),
+                               images=10, group_size=4)
+    with pytest.raises(ValueError, match="group_size must be a positive integer"):
+        training_time_estimate(GPU_TABLE, images=10, group_size=0)
+    with pytest.raises(ValueError, match="images must be a positive integer"):
+        training_time_estimate(GPU_TABLE, images=0, group_size=9)
+
+
+@pytest.mark.parametrize("name", ["study.txt", "study-gpu.txt"])
+def test_the_shipped_benchmark_tables_parse(name):
+    """The recorded tables keep the format the chapter's cost cell reads; speed-up = stacked / alone."""
+    text = (Path(__file__).resolve().parents[1] / "book" / "benchmarks" / name).read_text()
+    for row in stacked_throughput(text).values():
+        stacked = row["stacked (loop)"] if "stacked (loop)" in row else row["stacked (vmap)"]
+        assert row["speed-up"] == pytest.approx(stacked / row["one after another"], abs=0.006)
 
 
 class CoinPixels:
