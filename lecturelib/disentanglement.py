@@ -8,7 +8,8 @@ Used by chapter 7 ("Disentanglement and the β-VAE"). Three groups of functions:
 - **the β-VAE**: :func:`train_beta_vae` trains the standard dSprites conv VAE with the
   β-weighted ELBO on streamed batches and is an :func:`~lecturelib.artifacts.artifact`
   (trained once, loaded afterwards with its provenance); :func:`load_beta_vae` rebuilds the model;
-- **what the latents carry**: :func:`encode`, :func:`kl_per_latent`, :func:`latent_traversal`,
+- **what the latents carry**: :func:`encode`, :func:`kl_per_latent` (and where it goes,
+  :func:`kl_decomposition`), :func:`latent_traversal`,
   :func:`dominant_latents` (on a latent x factor mutual-information matrix, which
   :func:`lecturelib.metrics.mutual_info_matrix` computes) and :func:`aggregate_posterior_samples`
   (draws from the aggregate posterior, whose total correlation
@@ -39,7 +40,7 @@ from lecturelib.vae import VAE, elbo_loss, log_likelihood, make_fast_loss
 __all__ = [
     "cocktail_party_sources", "mixing_matrix", "match_sources",
     "beta_vae_loss", "make_dsprites", "train_beta_vae", "load_beta_vae",
-    "encode", "kl_per_latent", "latent_traversal", "decode_codes",
+    "encode", "kl_per_latent", "kl_decomposition", "latent_traversal", "decode_codes",
     "aggregate_posterior_samples", "dominant_latents", "evaluate_beta_vae",
 ]
 
@@ -240,6 +241,27 @@ def kl_per_latent(mu: np.ndarray, log_var: np.ndarray) -> np.ndarray:
         raise ValueError(f"mu and log_var must both be (n_samples, n_latents), got {mu.shape} and {log_var.shape}")
     per = 0.5 * (np.exp(log_var) + mu**2 - 1.0 - log_var)
     return per.mean(axis=0)
+
+
+def kl_decomposition(mu: np.ndarray, log_var: np.ndarray) -> dict[str, np.ndarray]:
+    """Split :func:`kl_per_latent` into three parts, ``(n_latents,)`` nats each, that add up to it.
+
+    With :math:`\bar\mu_j` and :math:`\mathrm{Var}(\mu_j)` the mean and variance of latent ``j``'s
+    posterior mean over the samples:
+
+    - ``spread`` :math:`= \tfrac12\mathrm{Var}(\mu_j)`: posterior means that move with the image;
+    - ``offset`` :math:`= \tfrac12\bar\mu_j^2`: a shift shared by all posterior means;
+    - ``width`` :math:`= \tfrac12\,\mathrm{mean}(\sigma_j^2 - 1 - \log\sigma_j^2)`: posteriors
+      narrower (or wider) than the prior.
+
+    Only ``spread`` needs a code that depends on the image: a KL spent on ``offset`` and ``width``
+    can put every image's posterior in the same place.
+    """
+    total = kl_per_latent(mu, log_var)
+    mu, log_var = np.asarray(mu, dtype=float), np.asarray(log_var, dtype=float)
+    spread = 0.5 * mu.var(axis=0)
+    offset = 0.5 * mu.mean(axis=0) ** 2
+    return {"spread": spread, "offset": offset, "width": total - spread - offset}
 
 
 @torch.no_grad()

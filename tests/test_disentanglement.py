@@ -14,7 +14,7 @@ from sklearn.decomposition import PCA, FastICA  # noqa: E402
 from lecturelib.disentanglement import (  # noqa: E402
     aggregate_posterior_samples, beta_vae_loss, cocktail_party_sources, decode_codes, dominant_latents, encode,
     evaluate_beta_vae,
-    kl_per_latent, latent_traversal, load_beta_vae, match_sources, mixing_matrix, train_beta_vae,
+    kl_decomposition, kl_per_latent, latent_traversal, load_beta_vae, match_sources, mixing_matrix, train_beta_vae,
 )
 from lecturelib.models.dsprites_conv import dsprites_conv_vae  # noqa: E402
 from lecturelib.plotting import mi_heatmap, traversal_grid  # noqa: E402
@@ -114,6 +114,36 @@ def test_kl_per_latent_sums_to_the_vae_kl():
     np.testing.assert_allclose(kl_per_latent(np.zeros((3, 2)), np.zeros((3, 2))), 0.0)
     with pytest.raises(ValueError, match="log_var"):
         kl_per_latent(mu, log_var[:, :3])
+
+
+def test_kl_decomposition_parts_match_torch_distributions():
+    rng = np.random.default_rng(1)
+    mu, log_var = rng.normal(1.0, 2.0, size=(200, 4)), rng.normal(scale=0.7, size=(200, 4))
+    parts = kl_decomposition(mu, log_var)
+    assert set(parts) == {"spread", "offset", "width"} and all(p.shape == (4,) for p in parts.values())
+    np.testing.assert_allclose(sum(parts.values()), kl_per_latent(mu, log_var), rtol=1e-12)
+    normal = torch.distributions.Normal
+    prior = normal(torch.zeros(()), torch.ones(()))
+    # width: the KL of zero-mean posteriors of the same variances; spread + offset: unit-variance ones
+    width = torch.distributions.kl_divergence(normal(0.0, torch.as_tensor(log_var).mul(0.5).exp()), prior)
+    means = torch.distributions.kl_divergence(normal(torch.as_tensor(mu), 1.0), prior)
+    np.testing.assert_allclose(parts["width"], width.mean(0).numpy(), rtol=1e-10)
+    np.testing.assert_allclose(parts["spread"] + parts["offset"], means.mean(0).numpy(), rtol=1e-10)
+    np.testing.assert_allclose(parts["offset"], 0.5 * mu.mean(0) ** 2, rtol=1e-12)
+
+
+def test_kl_decomposition_of_a_code_that_ignores_the_image():
+    shared = np.tile([[2.0, -1.0]], (30, 1))  # every image's posterior mean is the same
+    parts = kl_decomposition(shared, np.full((30, 2), -3.0))
+    np.testing.assert_allclose(parts["spread"], 0.0, atol=1e-12)
+    np.testing.assert_allclose(parts["offset"], [2.0, 0.5])
+    assert np.all(parts["width"] > 0)
+    centred = np.random.default_rng(2).normal(size=(30, 2))
+    parts = kl_decomposition(centred - centred.mean(0), np.zeros((30, 2)))
+    np.testing.assert_allclose(parts["offset"], 0.0, atol=1e-12)
+    np.testing.assert_allclose(parts["width"], 0.0, atol=1e-12)
+    with pytest.raises(ValueError, match="log_var"):
+        kl_decomposition(shared, shared[:, :1])
 
 
 def test_encode_matches_the_model_in_batches(model):

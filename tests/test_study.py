@@ -61,6 +61,19 @@ def test_study_grid_ids_are_stable_readable_and_unique():
         study_grid("tiny", methods=["vae"])
 
 
+def test_annealed_threshold_sets_the_capacity_ramp_of_annealed_vae_only():
+    slow = study_grid("default", methods=("annealed_vae", "beta_vae"), seeds=(0,), annealed_threshold=100_000)
+    assert {j.hparams["iteration_threshold"] for j in slow if j.model == "annealed_vae"} == {100_000}
+    assert all("iteration_threshold" not in j.hparams for j in slow if j.model == "beta_vae")
+    assert [j.job_id for j in slow] == [j.job_id for j in study_grid("default", methods=("annealed_vae", "beta_vae"),
+                                                                     seeds=(0,))]  # the config says which ramp
+    assert {j.hparams["iteration_threshold"] for j in study_grid("paper", methods=("annealed_vae",), seeds=(0,),
+                                                                 annealed_threshold=7)} == {7}
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="annealed_threshold must be an int >= 1"):
+            study_grid("tiny", annealed_threshold=bad)
+
+
 # ----------------------------------------------------------------------------- store
 def test_store_writes_once_first_finisher_wins(tmp_path):
     store = RecordStore(tmp_path)
@@ -341,6 +354,11 @@ def test_study_keeps_the_encoders_of_chosen_seeds_and_they_reproduce_the_codes(t
             with torch.no_grad():
                 codes = J.load_encoder(tmp_path, record)(images)[0]
             assert float(codes.double().sum()) == pytest.approx(record["scores"]["code_sum"], rel=1e-6)
+            mu, log_var = J.kept_posteriors(tmp_path, record, images, batch_size=1)
+            assert mu.shape == log_var.shape == (2, 10) and mu.dtype == np.float64
+            np.testing.assert_allclose(mu, codes.double().numpy(), rtol=1e-5, atol=1e-6)
+            with pytest.raises(ValueError, match=r"images must have shape \(n, C, 64, 64\)"):
+                J.kept_posteriors(tmp_path, record, images[0])
         else:
             assert "artifacts" not in record
             with pytest.raises(KeyError, match="no artifact 'encoder'"):

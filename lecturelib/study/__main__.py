@@ -1,6 +1,7 @@
 """Command line of the study (chapter 9)::
 
     python -m lecturelib.study run --scale tiny --workers 2 [--backend local|dask] [--address tcp://...] [--out DIR]
+                                   [--methods NAME ...] [--seeds N ...] [--num-steps N] [--annealed-threshold N]
     python -m lecturelib.study report [--out DIR] [--scale tiny] [--mean] [--csv FILE]
     python -m lecturelib.study agreement [--out DIR] [--num-train N] [--num-test N] [--downstream-sizes N ...]
                                          [--metrics NAME ...] [--seconds S] [--workers N]
@@ -61,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--methods", nargs="+", default=None, help="only these methods")
     run.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds")
     run.add_argument("--num-steps", type=int, default=None, help="override the scale's training steps")
+    run.add_argument("--annealed-threshold", type=int, default=None,
+                     help="AnnealedVAE: steps until C reaches c_max (default: a third of training; paper: 100000)")
     run.add_argument("--group-size", type=int, default=1,
                      help="train this many jobs of one grid row together (vmapped on a GPU, looped on a CPU)")
     run.add_argument("--job", default=DEFAULT_JOB, help=f"job function, module:function (default {DEFAULT_JOB})")
@@ -88,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         overrides = {} if args.num_steps is None else {"num_steps": args.num_steps}
         kwargs = {"methods": args.methods} if args.methods else {}
-        jobs = study_grid(args.scale, seeds=args.seeds, **kwargs, **overrides)
+        jobs = study_grid(args.scale, seeds=args.seeds, annealed_threshold=args.annealed_threshold, **kwargs, **overrides)
         print(f"Study at scale {args.scale}: {len(jobs)} jobs, records in {out}", flush=True)
         summary = run_study(jobs, load_job(args.job), out, workers=args.workers, backend=args.backend,
                             address=args.address, group_size=args.group_size, retry_failed=not args.no_retry,

@@ -124,12 +124,13 @@ def make_grid(datasets: Iterable[str], grids: Mapping[str, Sequence[Mapping[str,
 
 def study_grid(scale: str | None = None, *, methods: Sequence[str] = METHODS,
                datasets: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
-               **train_overrides: Any) -> list[Job]:
+               annealed_threshold: int | None = None, **train_overrides: Any) -> list[Job]:
     """The study's grid at a compute scale (``LECTURELIB_SCALE`` by default).
 
     Methods' hyperparameters come from :data:`~lecturelib.models.regularizers.SCALE_GRIDS`; data sets,
     seeds and training settings from :data:`SCALE_SETTINGS` (override with the keyword arguments).
-    AnnealedVAE's capacity reaches ``c_max`` after a third of training, as in the paper (100k of 300k).
+    AnnealedVAE's capacity reaches ``c_max`` after a third of training, as in the paper (100k of 300k),
+    or after ``annealed_threshold`` steps (e.g. the paper's 100,000: its ramp per step).
     """
     scale = scale or get_scale()
     if scale not in SCALES:
@@ -142,8 +143,11 @@ def study_grid(scale: str | None = None, *, methods: Sequence[str] = METHODS,
     grids = {}
     for method in methods:
         grid = [dict(hp) for hp in SCALE_GRIDS[scale][method]]
-        if method == "annealed_vae" and scale != "paper":
+        if method == "annealed_vae" and (scale != "paper" or annealed_threshold is not None):
+            if annealed_threshold is not None and (isinstance(annealed_threshold, bool) or
+                                                   not isinstance(annealed_threshold, int) or annealed_threshold < 1):
+                raise ValueError(f"annealed_threshold must be an int >= 1 (steps), got {annealed_threshold!r}")
             for hp in grid:
-                hp["iteration_threshold"] = max(1, train["num_steps"] // 3)
+                hp["iteration_threshold"] = annealed_threshold or max(1, train["num_steps"] // 3)
         grids[method] = grid
     return make_grid(datasets or setting["datasets"], grids, seeds if seeds is not None else setting["seeds"], train)

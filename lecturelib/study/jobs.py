@@ -18,6 +18,7 @@ import os
 import time
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -216,6 +217,23 @@ def kept_encode(study_folder: str | os.PathLike, record: Mapping[str, Any], devi
     layout = memory_format(device) if layout is None else layout
     encoder = load_encoder(study_folder, record).to(device, memory_format=layout)
     return make_encode(encoder, device, layout)
+
+
+@torch.no_grad()
+def kept_posteriors(study_folder: str | os.PathLike, record: Mapping[str, Any], images: torch.Tensor,
+                    batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances ``(n, n_latents)`` of a record's kept encoder on ``images``.
+
+    ``images``: ``(n, C, 64, 64)`` in [0, 1], encoded on the CPU in the layout the study scored in.
+    """
+    images = torch.as_tensor(images)
+    if images.ndim != 4 or tuple(images.shape[2:]) != (64, 64):
+        raise ValueError(f"images must have shape (n, C, 64, 64), got {tuple(images.shape)}")
+    layout = memory_format(torch.device("cpu"))
+    encoder = load_encoder(study_folder, record).to(memory_format=layout)
+    parts = [encoder(images[s:s + batch_size].float().contiguous(memory_format=layout))[:2]
+             for s in range(0, len(images), batch_size)]
+    return (torch.cat([p[0] for p in parts]).double().numpy(), torch.cat([p[1] for p in parts]).double().numpy())
 
 
 def load_encoder(study_folder: str | os.PathLike, record: Mapping[str, Any]) -> ConvEncoder:
