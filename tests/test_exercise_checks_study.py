@@ -33,7 +33,26 @@ def efficiency_variant(numerator: str, denominator: str, combine=lambda a, b: a 
     return efficiency_by_hand
 
 
+def grouped_variant(kind: str = ""):
+    def grouped_mean_image_loss(images, groups):
+        images = np.asarray(images, dtype=float).reshape(len(images), -1)
+        labels = np.zeros(len(groups), dtype=int) if kind == "ignore groups" else np.asarray(groups)
+        losses, weights = [], []
+        for g in np.unique(labels):
+            p = np.clip(images[labels == g].mean(0), 1e-12, 1 - 1e-12)
+            log = np.log2 if kind == "bits" else np.log
+            losses.append(-(p * log(p) + (1 - p) * log(1 - p)).sum())
+            weights.append(1.0 if kind == "equal weights" else (labels == g).mean())
+        total = float(np.dot(losses, weights) / (np.sum(weights) if kind == "equal weights" else 1.0))
+        return total * len(images) if kind == "summed" else total
+    return grouped_mean_image_loss
+
+
 WRONG_ANSWERS = [
+    ("ex-study-one-bit", grouped_variant("equal weights"), r"equal weights; weight each group by its share"),
+    ("ex-study-one-bit", grouped_variant("bits"), r"you measured in bits"),
+    ("ex-study-one-bit", grouped_variant("summed"), r"you summed over the images"),
+    ("ex-study-one-bit", grouped_variant("ignore groups"), r"you ignored the groups"),
     ("ex-study-bootstrap", bootstrap_variant(correlation=lambda a, b: scipy.stats.pearsonr(a, b).statistic),
      r"near Pearson's correlation .*Spearman's \(rank\) correlation is 1"),
     ("ex-study-bootstrap", bootstrap_variant("independent"), r"resample the \*pairs\*, with the same indices"),
@@ -55,3 +74,4 @@ def test_correct_alternatives_pass():
     """A loop with scipy's spearmanr, and one vectorised batch of indices, both pass."""
     all_checks()["ex-study-bootstrap"](bootstrap_variant())
     all_checks()["ex-study-efficiency"](efficiency_variant("test", "test"))
+    all_checks()["ex-study-one-bit"](grouped_variant())

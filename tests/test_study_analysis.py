@@ -24,6 +24,7 @@ from lecturelib.study.analysis import (  # noqa: E402
     efficiency_sizes,
     mean_image_reconstruction,
     plot_efficiency,
+    plot_record_curves,
     plot_variance_decomposition,
     rank_correlation,
     score_table,
@@ -280,6 +281,22 @@ def test_plots_draw_one_artist_per_method_and_bar():
         plot_variance_decomposition(np.zeros((2, 2)), ["a", "b"])
     with pytest.raises(ValueError, match="1-D"):
         plot_efficiency([1.0], [1.0, 2.0], ["a"])
+
+
+def test_plot_record_curves_draws_each_records_logged_curve():
+    runs = [{**_record("annealed_vae", c, 0, {}), "curves": {"steps": [0, 10, 20], "kl": [0.0, c / 2, c]}}
+            for c in (5, 25)]
+    ax = plot_record_curves(runs, "kl", ["fast", "slow"], styles=["-", "--"], colors=["red", "red"])
+    assert [line.get_color() for line in ax.lines] == ["red", "red"]
+    assert [line.get_label() for line in ax.lines] == ["fast", "slow"]
+    np.testing.assert_array_equal(ax.lines[1].get_ydata(), [0.0, 12.5, 25.0])
+    assert ax.lines[1].get_linestyle() == "--" and ax.get_ylabel() == "kl"
+    with pytest.raises(ValueError, match=r"key='loss' is not a curve of toy-annealed_vae-5-seed0; it has \['kl', 'steps'\]"):
+        plot_record_curves(runs, "loss", ["a", "b"])
+    with pytest.raises(ValueError, match=r"labels must have one entry per record \(2\), got 1"):
+        plot_record_curves(runs, "kl", ["a"])
+    with pytest.raises(ValueError, match="colors must have one entry per record"):
+        plot_record_curves(runs, "kl", ["a", "b"], colors=["red"])
 
 
 def test_boosting_rounds_set_the_trees_of_dci_and_downstream_gbt():

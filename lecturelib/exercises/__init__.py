@@ -17,7 +17,7 @@ from lecturelib.exercises.evaluation import check_nearest_centroid, check_slerp
 from lecturelib.exercises.metrics import check_mig_from_mi
 from lecturelib.exercises.reparametrization import check_sampler, check_score_baseline
 from lecturelib.exercises.sparse_coding import check_fista, check_soft_threshold
-from lecturelib.exercises.study import check_bootstrap_rank_correlation, check_efficiency
+from lecturelib.exercises.study import check_bootstrap_rank_correlation, check_efficiency, check_grouped_mean_image_loss
 from lecturelib.exercises.vae import check_gaussian_kl, check_iwae
 
 __all__ = ["CheckFailed", "ExerciseCheck", "all_checks",
@@ -29,4 +29,5 @@ __all__ = ["CheckFailed", "ExerciseCheck", "all_checks",
            "check_nearest_centroid", "check_slerp",               # 06 evaluating representations
            "check_gaussian_tc",                                   # 07 disentanglement and the beta-VAE
            "check_mig_from_mi",                                   # 08 disentanglement metrics
-           "check_bootstrap_rank_correlation", "check_efficiency"]  # 09 the Locatello et al. study
+           "check_bootstrap_rank_correlation", "check_efficiency",  # 09 the Locatello et al. study
+           "check_grouped_mean_image_loss"]

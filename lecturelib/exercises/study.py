@@ -4,6 +4,8 @@
   over bootstrap resamples of the models. Statistical: the spread is compared with a reference
   bootstrap (seeded) within several standard errors.
 - :data:`check_efficiency` -- ``ex-study-efficiency``: statistical efficiency from a record's scores.
+- :data:`check_grouped_mean_image_loss` -- ``ex-study-one-bit``: the reconstruction loss of the best
+  factorised Bernoulli decoder that knows only each image's group, against a closed form.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import scipy.stats
 
 from lecturelib.exercises.checks import CheckFailed, as_numpy, exercise_check, expect_number, expect_shape
 
-__all__ = ["check_bootstrap_rank_correlation", "check_efficiency"]
+__all__ = ["check_bootstrap_rank_correlation", "check_efficiency", "check_grouped_mean_image_loss"]
 
 
 def _reference_bootstrap(x: np.ndarray, y: np.ndarray, num_resamples: int, seed: int) -> np.ndarray:
@@ -114,3 +116,49 @@ def check_efficiency(efficiency_by_hand: Callable) -> str:
                           f"{value:.6g}; build the keys from model and sizes: f'downstream_{{model}}.{{small}}."
                           "mean_test_accuracy'")
     return "2 cases: gbt 100 / 10,000 (0.75) and lr 50 / 500 (1.125, above 1)."
+
+
+def _entropy_sum(p: np.ndarray) -> float:
+    """Sum over pixels of the Bernoulli entropy (nats) of the pixel means ``p``."""
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return float(-(p * np.log(p) + (1 - p) * np.log1p(-p)).sum())
+
+
+@exercise_check("ex-study-one-bit", "grouped_mean_image_loss(images, groups) -> float, nats per image")
+def check_grouped_mean_image_loss(grouped_mean_image_loss: Callable) -> str:
+    # 1. Four 2-pixel images; group 0 holds three of them, group 1 one. Closed form by hand.
+    images = np.array([[1, 0], [1, 1], [0, 0], [0, 1]], dtype=np.float64)
+    groups = np.array([0, 0, 0, 1])
+    what = "grouped_mean_image_loss(images, groups) for four 2-pixel images in groups of 3 and 1"
+    value = expect_number(grouped_mean_image_loss(images.copy(), groups.copy()), what)
+    answer = 0.75 * _entropy_sum(np.array([2 / 3, 1 / 3]))  # the lone image of group 1 is reconstructed exactly
+    mistakes = {
+        0.5 * _entropy_sum(np.array([2 / 3, 1 / 3])): "you averaged the groups' losses with equal weights; weight "
+                                                     "each group by its share of the images",
+        answer / math.log(2): "you measured in bits; use natural logarithms (nats)",
+        4 * answer: "you summed over the images; average over them (nats per image)",
+        _entropy_sum(images.mean(0)): "you ignored the groups: that is the mean image's loss",
+    }
+    for wrong, message in mistakes.items():
+        if abs(value - wrong) < 1e-6:
+            raise CheckFailed(f"{what} is {value:.4f}: {message} (the answer is {answer:.4f})")
+    if abs(value - answer) > 1e-6:
+        raise CheckFailed(f"{what} should be 3/4 x (H(2/3) + H(1/3)) = {answer:.4f} nats (H the Bernoulli entropy; "
+                          f"the lone image of group 1 costs 0), got {value:.6g}")
+    # 2. Grey levels (noisy images) and one group: the mean image's loss, sum of the pixel entropies.
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(50, 3, 4, 4))
+    what = "grouped_mean_image_loss(images (50, 3, 4, 4) in [0, 1], one group)"
+    value = expect_number(grouped_mean_image_loss(images.copy(), np.zeros(50, dtype=int)), what)
+    answer = _entropy_sum(images.mean(0))
+    if abs(value - answer) > 1e-6 * answer:
+        raise CheckFailed(f"{what} should be the mean image's loss {answer:.4f} nats (a cross-entropy: pixel values "
+                          f"need not be 0 or 1; images may have any shape after the first axis), got {value:.6g}")
+    # 3. One group per image: a binary image known exactly costs nothing.
+    images = (rng.uniform(size=(6, 8)) < 0.5).astype(np.float64)
+    what = "grouped_mean_image_loss(6 binary images, one group each)"
+    value = expect_number(grouped_mean_image_loss(images.copy(), np.arange(6)), what)
+    if abs(value) > 1e-6:
+        raise CheckFailed(f"{what} should be 0 (each decoder knows its image exactly), got {value:.6g}; clip the "
+                          "means away from 0 and 1 before the logarithm, not the pixels")
+    return "3 cases: groups of 3 and 1 by hand, grey levels in one group, and one group per image (0 nats)."

@@ -17,7 +17,8 @@ and 6 {cite}`locatello2019challenging` from the records of :func:`lecturelib.stu
   :func:`stacked_throughput` and :func:`training_time_estimate` read the training rates that
   ``benchmarks/study.py`` measured, and extrapolate a grid's training time from them;
 - :func:`mean_image_reconstruction` and :func:`collapsed`: which models' decoders ignore the code;
-- :func:`plot_efficiency` and :func:`plot_variance_decomposition`: the chapter's figures.
+- :func:`plot_efficiency`, :func:`plot_variance_decomposition` and :func:`plot_record_curves`: the
+  chapter's figures.
 """
 
 from __future__ import annotations
@@ -394,6 +395,33 @@ def plot_efficiency(score: object, ratio: object, methods: Sequence[str], *, sco
                    label=METHOD_LABELS.get(method, method), edgecolor="white", linewidth=0.5)
     ax.set_xlabel(score_label)
     ax.set_ylabel(f"{model} accuracy ({sizes[0]:,}) / ({sizes[1]:,})")
+    ax.legend(fontsize=8, loc="best")
+    return ax
+
+
+def plot_record_curves(records: Sequence[Mapping[str, Any]], key: str, labels: Sequence[str], *,
+                       styles: Sequence[str] | None = None, colors: Sequence[str] | None = None,
+                       ax: plt.Axes | None = None) -> plt.Axes:
+    """One logged training curve per record, ``record["curves"][key]`` (nats) against the step.
+
+    ``key``: a curve every record logged (``"reconstruction"``, ``"kl"``, ``"loss"``, ...);
+    ``styles`` and ``colors``: one matplotlib line style and colour per record (default: solid lines,
+    the book's palette in order).
+    """
+    for name, values in (("labels", labels), ("styles", styles), ("colors", colors)):
+        if values is not None and len(values) != len(records):
+            raise ValueError(f"{name} must have one entry per record ({len(records)}), got {len(values)}")
+    for record in records:
+        curves = record.get("curves", {})
+        if key not in curves or "steps" not in curves:
+            raise ValueError(f"key={key!r} is not a curve of {record.get('job_id')}; it has {sorted(curves)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.8))
+    for i, (record, label) in enumerate(zip(records, labels)):
+        ax.plot(record["curves"]["steps"], record["curves"][key], styles[i] if styles else "-",
+                color=colors[i] if colors else PALETTE[i % len(PALETTE)], label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel(key)
     ax.legend(fontsize=8, loc="best")
     return ax
 
