@@ -72,6 +72,8 @@ def test_annealed_threshold_sets_the_capacity_ramp_of_annealed_vae_only():
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match="annealed_threshold must be an int >= 1"):
             study_grid("tiny", annealed_threshold=bad)
+    with pytest.raises(ValueError, match="annealed_threshold"):  # even where no AnnealedVAE job uses it
+        study_grid("tiny", methods=("beta_vae",), annealed_threshold=-1)
 
 
 # ----------------------------------------------------------------------------- store
@@ -359,6 +361,8 @@ def test_study_keeps_the_encoders_of_chosen_seeds_and_they_reproduce_the_codes(t
             np.testing.assert_allclose(mu, codes.double().numpy(), rtol=1e-5, atol=1e-6)
             with pytest.raises(ValueError, match=r"images must have shape \(n, C, 64, 64\)"):
                 J.kept_posteriors(tmp_path, record, images[0])
+            with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+                J.kept_posteriors(tmp_path, record, images, batch_size=0)
         else:
             assert "artifacts" not in record
             with pytest.raises(KeyError, match="no artifact 'encoder'"):

@@ -138,15 +138,15 @@ def study_grid(scale: str | None = None, *, methods: Sequence[str] = METHODS,
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ValueError(f"methods {sorted(unknown)} are not known; expected names from {METHODS}")
+    if annealed_threshold is not None and (isinstance(annealed_threshold, bool) or
+                                           not isinstance(annealed_threshold, int) or annealed_threshold < 1):
+        raise ValueError(f"annealed_threshold must be an int >= 1 (steps), got {annealed_threshold!r}")
     setting = SCALE_SETTINGS[scale]
     train = {**setting["train"], **train_overrides, "scale": scale}
     grids = {}
     for method in methods:
         grid = [dict(hp) for hp in SCALE_GRIDS[scale][method]]
         if method == "annealed_vae" and (scale != "paper" or annealed_threshold is not None):
-            if annealed_threshold is not None and (isinstance(annealed_threshold, bool) or
-                                                   not isinstance(annealed_threshold, int) or annealed_threshold < 1):
-                raise ValueError(f"annealed_threshold must be an int >= 1 (steps), got {annealed_threshold!r}")
             for hp in grid:
                 hp["iteration_threshold"] = annealed_threshold or max(1, train["num_steps"] // 3)
         grids[method] = grid
