@@ -23,6 +23,7 @@ from lecturelib.study.analysis import (  # noqa: E402
     efficiency,
     efficiency_sizes,
     mean_image_reconstruction,
+    pixel_entropy_sum,
     plot_efficiency,
     plot_record_curves,
     plot_variance_decomposition,
@@ -241,6 +242,13 @@ class CoinPixels:
 
     def render(self, factors):
         return np.stack([factors[:, 0], np.ones(len(factors))], axis=1).reshape(-1, 1, 1, 2).astype(np.float32)
+
+
+def test_pixel_entropy_sum_is_the_sum_of_bernoulli_entropies():
+    p = np.array([[0.5, 0.1], [0.9, 0.0]])
+    np.testing.assert_allclose(pixel_entropy_sum(p), scipy.stats.bernoulli(p).entropy().sum(), rtol=1e-9)
+    assert pixel_entropy_sum([0.5] * 3) == pytest.approx(3 * np.log(2))
+    assert pixel_entropy_sum([0.0, 1.0]) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_mean_image_reconstruction_is_the_best_code_blind_decoders_cross_entropy():

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.stats
 
 from lecturelib.exercises.checks import CheckFailed, as_numpy, exercise_check, expect_number, expect_shape
+from lecturelib.study.analysis import pixel_entropy_sum
 
 __all__ = ["check_bootstrap_rank_correlation", "check_efficiency", "check_grouped_mean_image_loss"]
 
@@ -118,12 +119,6 @@ def check_efficiency(efficiency_by_hand: Callable) -> str:
     return "2 cases: gbt 100 / 10,000 (0.75) and lr 50 / 500 (1.125, above 1)."
 
 
-def _entropy_sum(p: np.ndarray) -> float:
-    """Sum over pixels of the Bernoulli entropy (nats) of the pixel means ``p``."""
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    return float(-(p * np.log(p) + (1 - p) * np.log1p(-p)).sum())
-
-
 @exercise_check("ex-study-one-bit", "grouped_mean_image_loss(images, groups) -> float, nats per image")
 def check_grouped_mean_image_loss(grouped_mean_image_loss: Callable) -> str:
     # 1. Four 2-pixel images; group 0 holds three of them, group 1 one. Closed form by hand.
@@ -131,13 +126,14 @@ def check_grouped_mean_image_loss(grouped_mean_image_loss: Callable) -> str:
     groups = np.array([0, 0, 0, 1])
     what = "grouped_mean_image_loss(images, groups) for four 2-pixel images in groups of 3 and 1"
     value = expect_number(grouped_mean_image_loss(images.copy(), groups.copy()), what)
-    answer = 0.75 * _entropy_sum(np.array([2 / 3, 1 / 3]))  # the lone image of group 1 is reconstructed exactly
+    group_0 = pixel_entropy_sum([2 / 3, 1 / 3])  # the lone image of group 1 is reconstructed exactly: 0 nats
+    answer = 0.75 * group_0
     mistakes = {
-        0.5 * _entropy_sum(np.array([2 / 3, 1 / 3])): "you averaged the groups' losses with equal weights; weight "
-                                                     "each group by its share of the images",
+        0.5 * group_0: "you averaged the groups' losses with equal weights; weight each group by its share of the "
+                       "images",
         answer / math.log(2): "you measured in bits; use natural logarithms (nats)",
         4 * answer: "you summed over the images; average over them (nats per image)",
-        _entropy_sum(images.mean(0)): "you ignored the groups: that is the mean image's loss",
+        pixel_entropy_sum(images.mean(0)): "you ignored the groups: that is the mean image's loss",
     }
     for wrong, message in mistakes.items():
         if abs(value - wrong) < 1e-6:
@@ -150,7 +146,7 @@ def check_grouped_mean_image_loss(grouped_mean_image_loss: Callable) -> str:
     images = rng.uniform(size=(50, 3, 4, 4))
     what = "grouped_mean_image_loss(images (50, 3, 4, 4) in [0, 1], one group)"
     value = expect_number(grouped_mean_image_loss(images.copy(), np.zeros(50, dtype=int)), what)
-    answer = _entropy_sum(images.mean(0))
+    answer = pixel_entropy_sum(images.mean(0))
     if abs(value - answer) > 1e-6 * answer:
         raise CheckFailed(f"{what} should be the mean image's loss {answer:.4f} nats (a cross-entropy: pixel values "
                           f"need not be 0 or 1; images may have any shape after the first axis), got {value:.6g}")

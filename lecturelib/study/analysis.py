@@ -16,7 +16,8 @@ and 6 {cite}`locatello2019challenging` from the records of :func:`lecturelib.stu
 - :func:`completion` and :func:`timing_summary`: how much of a grid is done and what it cost;
   :func:`stacked_throughput` and :func:`training_time_estimate` read the training rates that
   ``benchmarks/study.py`` measured, and extrapolate a grid's training time from them;
-- :func:`mean_image_reconstruction` and :func:`collapsed`: which models' decoders ignore the code;
+- :func:`mean_image_reconstruction` (from :func:`pixel_entropy_sum`) and :func:`collapsed`: which
+  models' decoders ignore the code;
 - :func:`plot_efficiency`, :func:`plot_variance_decomposition` and :func:`plot_record_curves`: the
   chapter's figures.
 """
@@ -273,6 +274,16 @@ def completion(records: Iterable[Mapping[str, Any]], jobs: Sequence[Job]) -> tup
     return sum(job.job_id in done for job in jobs), len(jobs)
 
 
+def pixel_entropy_sum(p: object) -> float:
+    """Sum over pixels of the Bernoulli entropies (nats) of the pixel means ``p`` (any shape, in [0, 1]).
+
+    This is the reconstruction loss, per image, of a decoder that outputs ``p`` for every image whose
+    pixel means are ``p``.
+    """
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
+    return float(-(p * np.log(p) + (1 - p) * np.log1p(-p)).sum())
+
+
 def mean_image_reconstruction(data, num_samples: int = 20_000, seed: int = 0) -> float:
     """Reconstruction loss (nats per image) of the best decoder that ignores the code.
 
@@ -284,10 +295,9 @@ def mean_image_reconstruction(data, num_samples: int = 20_000, seed: int = 0) ->
     if num_samples < 2:
         raise ValueError(f"num_samples must be >= 2, got {num_samples}")
     images = np.asarray(data.render(data.sample_factors(num_samples, seed)), dtype=np.float64)
-    p = np.clip(images.reshape(num_samples, -1).mean(axis=0), 1e-12, 1 - 1e-12)
     if images.min() < 0 or images.max() > 1:
         raise ValueError("data must render images with pixel values in [0, 1] (a Bernoulli likelihood)")
-    return float(-(p * np.log(p) + (1 - p) * np.log1p(-p)).sum())
+    return pixel_entropy_sum(images.mean(axis=0))
 
 
 def collapsed(records: Iterable[Mapping[str, Any]], baseline: float, tolerance: float = 0.01) -> list[dict[str, Any]]:
