@@ -184,6 +184,16 @@ def test_completion_and_timing_summary():
     assert summary["n"] == 3 and summary["median_train_s"] == 3.0 and summary["sum_total_s"] == 8.0
     assert math.isnan(summary["median_eval_s"]) and summary["hardware"] == ["?", "H100"]
     assert summary["devices"] == ["?", "cuda"]
+    assert summary["median_eval_parts"] == {}
+
+
+def test_timing_summary_ranks_the_parts_of_the_scoring():
+    records = [{"job_id": f"j{i}", "status": "ok",
+                "timings": {"train_s": 9.0, "eval_s": 6.0, "eval.dci_s": 1.0 + i, "eval.beta_vae_s": 4.0 * i,
+                            "images_per_s": 100.0}} for i in range(3)]
+    records.append({"job_id": "old", "status": "ok", "timings": {"train_s": 9.0}})  # before eval parts were timed
+    parts = timing_summary(records)["median_eval_parts"]
+    assert parts == {"beta_vae": 4.0, "dci": 2.0} and list(parts) == ["beta_vae", "dci"]
 
 
 GPU_TABLE = """# python3 benchmarks/study.py --full --check --device cuda

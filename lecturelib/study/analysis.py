@@ -323,15 +323,24 @@ def collapsed(records: Iterable[Mapping[str, Any]], baseline: float, tolerance: 
 def timing_summary(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Median seconds per finished job (``train_s``, ``eval_s``, ``total_s``), their sums, and where they ran.
 
-    ``hardware`` and ``devices`` list the distinct values of the records' ``hardware`` and ``extra.device``.
+    ``median_eval_parts`` maps each part of the scoring (the records' ``eval.<part>_s`` timings, e.g.
+    ``beta_vae``, ``dci``) to its median seconds, largest first. ``hardware`` and ``devices`` list the
+    distinct values of the records' ``hardware`` and ``extra.device``.
     """
     ok = finished(records)
     out: dict[str, Any] = {"n": len(ok)}
-    for key in ("train_s", "eval_s", "total_s"):
+
+    def median(key: str) -> tuple[float, np.ndarray]:
         values = np.array([r.get("timings", {}).get(key, np.nan) for r in ok], dtype=float)
         values = values[np.isfinite(values)]
-        out[f"median_{key}"] = float(np.median(values)) if values.size else math.nan
+        return (float(np.median(values)) if values.size else math.nan), values
+
+    for key in ("train_s", "eval_s", "total_s"):
+        out[f"median_{key}"], values = median(key)
         out[f"sum_{key}"] = float(values.sum())
+    parts = sorted({k for r in ok for k in r.get("timings", {}) if k.startswith("eval.") and k.endswith("_s")})
+    medians = {k[len("eval."):-len("_s")]: median(k)[0] for k in parts}
+    out["median_eval_parts"] = dict(sorted(medians.items(), key=lambda kv: -kv[1]))
     out["hardware"] = sorted({str(r.get("hardware", "?")) for r in ok})
     out["devices"] = sorted({str(r.get("extra", {}).get("device", "?")) for r in ok})
     return out
