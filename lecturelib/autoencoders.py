@@ -16,7 +16,8 @@ saturates at 0 or 1) and :func:`squared_error` ``0.5 * sum (x_hat - x)^2``. Spar
 :func:`l1_penalty` and :func:`kl_sparsity_penalty`. Corruption processes of the denoising
 autoencoder (chapter 3): :func:`gaussian_noise`, :func:`masking_noise`, :func:`salt_and_pepper`.
 :func:`autoencoder_loss` builds the ``loss_fn(model, batch)`` that :func:`lecturelib.training.train`
-expects from all of these.
+expects from all of these. :func:`energy_by_data_direction` measures where inputs lie relative to the
+directions the training data explore (chapter 2: why noise is not copied).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "lista_loss",
     "relative_code_error",
     "reconstruction_errors",
+    "energy_by_data_direction",
 ]
 
 ACTIVATIONS: tuple[str, ...] = ("linear", "relu", "sigmoid", "tanh")
@@ -517,3 +519,31 @@ def reconstruction_errors(model: _AutoencoderBase, X: np.ndarray | torch.Tensor)
     if X_np.ndim != 2 or X_np.shape[1] != model.n_features:
         raise ValueError(f"X must have shape (n_samples, {model.n_features}), got {X_np.shape}")
     return ((model.reconstruct(X_np) - X_np) ** 2).sum(1)
+
+
+def energy_by_data_direction(data: np.ndarray, probes: np.ndarray, faint: float = 0.01) -> dict[str, object]:
+    """How the energy of ``probes`` splits over the principal directions of ``data`` (not centred).
+
+    With ``data = U S V^T`` ``(n, d)``, the right singular vectors ``V`` split the input space into
+    directions the data *use* (singular value at least ``faint`` times the largest), *faint* ones
+    (below it) and, among the faint ones, directions the data *never* vary in (below ``1e-6`` times
+    the largest). Returns ``{"used", "faint", "never"}``, each the mean over the probes ``(m, d)`` of
+    the share of a probe's squared norm along that set (``used + faint = 1``), and
+    ``"faint_directions"``: the faint right singular vectors as columns ``(d, n_faint)``.
+    """
+    data = np.asarray(data, dtype=np.float64)
+    probes = np.asarray(probes, dtype=np.float64)
+    if data.ndim != 2 or probes.ndim != 2 or data.shape[1] != probes.shape[1]:
+        raise ValueError(f"data (n, d) and probes (m, d) must be 2-D with the same d, got {data.shape} and {probes.shape}")
+    if not 0 < faint < 1:
+        raise ValueError(f"faint must be in (0, 1), got {faint!r}")
+    norms = (probes ** 2).sum(1)
+    if not np.all(norms > 0):
+        raise ValueError("every probe must have a non-zero norm")
+    squared_singular, V = np.linalg.eigh(data.T @ data)  # data^T data = V S^2 V^T
+    singular = np.sqrt(np.clip(squared_singular, 0, None))
+    is_faint = singular < faint * singular.max()
+    never = singular < 1e-6 * singular.max()
+    energy = (probes @ V) ** 2 / norms[:, None]  # each probe's share along each direction; rows sum to 1
+    return {"used": float(energy[:, ~is_faint].sum(1).mean()), "faint": float(energy[:, is_faint].sum(1).mean()),
+            "never": float(energy[:, never].sum(1).mean()), "faint_directions": V[:, is_faint]}

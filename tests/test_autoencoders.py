@@ -269,3 +269,29 @@ def test_toy_data():
         render_glyphs("")
     with pytest.raises(ValueError, match="n_samples"):
         noisy_circle(0)
+
+
+def test_energy_by_data_direction_on_known_subspaces():
+    rng = np.random.default_rng(0)
+    # data that vary fully in coordinates 0-2, faintly (1e-3) in coordinate 3 and never in 4-5
+    data = np.concatenate([rng.normal(size=(200, 3)), 1e-3 * rng.normal(size=(200, 1)), np.zeros((200, 2))], 1)
+    probes = rng.normal(size=(7, 6))
+    shares = ae.energy_by_data_direction(data, probes)
+    per_coordinate = probes ** 2 / (probes ** 2).sum(1, keepdims=True)
+    # the sample's columns are not exactly orthogonal, which tilts the directions by ~1e-3
+    assert shares["used"] == pytest.approx(per_coordinate[:, :3].sum(1).mean(), abs=1e-4)
+    assert shares["faint"] == pytest.approx(per_coordinate[:, 3:].sum(1).mean(), abs=1e-4)
+    assert shares["never"] == pytest.approx(per_coordinate[:, 4:].sum(1).mean())
+    directions = shares["faint_directions"]
+    assert directions.shape == (6, 3) and np.allclose(directions[:3], 0, atol=1e-2)
+    # a data row has almost no faint energy (only its 1e-3 coordinate)
+    assert ae.energy_by_data_direction(data, data[:5])["faint"] == pytest.approx(0, abs=1e-5)
+
+
+def test_energy_by_data_direction_rejects_bad_input():
+    with pytest.raises(ValueError, match="same d"):
+        ae.energy_by_data_direction(np.ones((4, 3)), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="faint must be in"):
+        ae.energy_by_data_direction(np.ones((4, 3)), np.ones((2, 3)), faint=1.5)
+    with pytest.raises(ValueError, match="non-zero norm"):
+        ae.energy_by_data_direction(np.ones((4, 3)), np.zeros((2, 3)))
