@@ -244,7 +244,7 @@ def kl_per_latent(mu: np.ndarray, log_var: np.ndarray) -> np.ndarray:
 
 
 def kl_decomposition(mu: np.ndarray, log_var: np.ndarray) -> dict[str, np.ndarray]:
-    """Split :func:`kl_per_latent` into three parts, ``(n_latents,)`` nats each, that add up to it.
+    r"""Split :func:`kl_per_latent` into three parts, ``(n_latents,)`` nats each, that add up to it.
 
     With :math:`\bar\mu_j` and :math:`\mathrm{Var}(\mu_j)` the mean and variance of latent ``j``'s
     posterior mean over the samples:
