@@ -330,16 +330,16 @@ def timing_summary(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     ok = finished(records)
     out: dict[str, Any] = {"n": len(ok)}
 
-    def median(key: str) -> tuple[float, np.ndarray]:
+    def timed(key: str) -> np.ndarray:  # the finite values of one timing over the records
         values = np.array([r.get("timings", {}).get(key, np.nan) for r in ok], dtype=float)
-        values = values[np.isfinite(values)]
-        return (float(np.median(values)) if values.size else math.nan), values
+        return values[np.isfinite(values)]
 
     for key in ("train_s", "eval_s", "total_s"):
-        out[f"median_{key}"], values = median(key)
+        values = timed(key)
+        out[f"median_{key}"] = float(np.median(values)) if values.size else math.nan
         out[f"sum_{key}"] = float(values.sum())
-    parts = sorted({k for r in ok for k in r.get("timings", {}) if k.startswith("eval.") and k.endswith("_s")})
-    medians = {k[len("eval."):-len("_s")]: median(k)[0] for k in parts}
+    parts = {k for r in ok for k in r.get("timings", {}) if k.startswith("eval.") and k.endswith("_s")}
+    medians = {k[len("eval."):-len("_s")]: float(np.median(timed(k))) for k in parts}
     out["median_eval_parts"] = dict(sorted(medians.items(), key=lambda kv: -kv[1]))
     out["hardware"] = sorted({str(r.get("hardware", "?")) for r in ok})
     out["devices"] = sorted({str(r.get("extra", {}).get("device", "?")) for r in ok})
