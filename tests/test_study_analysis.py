@@ -29,6 +29,7 @@ from lecturelib.study.analysis import (  # noqa: E402
     plot_variance_decomposition,
     rank_correlation,
     score_table,
+    seed_outweighs_method,
     stacked_throughput,
     timing_summary,
     training_time_estimate,
@@ -169,6 +170,18 @@ def test_pure_seed_noise_gives_between_group_shares_near_their_degrees_of_freedo
     mean = np.mean(shares, axis=0)
     n, m, g = 24, 2, 6
     assert mean == pytest.approx([(m - 1) / (n - 1), (g - m) / (n - 1), (n - g) / (n - 1)], abs=0.02)
+
+
+def test_seed_outweighs_method_lists_the_columns_driven_by_seeds():
+    table = score_table(synthetic_records(method_effect=10.0, seed_noise=0.1))
+    listed = seed_outweighs_method(table)
+    # the method drives the BetaVAE, FactorVAE, MIG and DCI columns; SAP is the seed itself;
+    # Modularity is fresh noise, so the seed term holds most of it
+    assert "SAP" in listed and "Modularity" in listed
+    assert not {"BetaVAE", "FactorVAE", "MIG", "DCI Disentanglement"} & set(listed)
+    assert listed == seed_outweighs_method(table, variance_table(table))
+    with pytest.raises(ValueError, match="shares must have shape"):
+        seed_outweighs_method(table, np.zeros((2, 3)))
 
 
 def test_completion_and_timing_summary():

@@ -268,6 +268,17 @@ def variance_table(table: StudyTable) -> np.ndarray:
     return np.array(rows)
 
 
+def seed_outweighs_method(table: StudyTable, shares: np.ndarray | None = None) -> list[str]:
+    """Columns of ``table`` whose seed share exceeds their method share (columns with a defined split).
+
+    ``shares`` is :func:`variance_table` of ``table``, computed here when not given.
+    """
+    shares = variance_table(table) if shares is None else np.asarray(shares)
+    if shares.shape != (len(table.columns), 3):
+        raise ValueError(f"shares must have shape ({len(table.columns)}, 3) for this table, got {shares.shape}")
+    return [c for c, row in zip(table.columns, shares) if np.isfinite(row).all() and row[2] > row[0]]
+
+
 def completion(records: Iterable[Mapping[str, Any]], jobs: Sequence[Job]) -> tuple[int, int]:
     """``(finished, total)``: how many jobs of the grid ``jobs`` have a finished record."""
     done = {r["job_id"] for r in finished(records)}
