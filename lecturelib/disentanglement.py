@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import time
+
 import numpy as np
 import torch
 from scipy import signal
@@ -32,8 +34,7 @@ from scipy.optimize import linear_sum_assignment
 from lecturelib.artifacts import artifact
 from lecturelib.config import resolve_device, scaled
 from lecturelib.data.dsprites import DSprites
-from lecturelib.metrics import gaussian_total_correlation, mutual_info_matrix
-from lecturelib.models.dsprites_conv import dsprites_conv_vae
+from lecturelib.metrics import gaussian_total_correlation, mig, mutual_info_matrix
 from lecturelib.training import train
 from lecturelib.vae import VAE, elbo_loss, log_likelihood, make_fast_loss
 
@@ -151,52 +152,117 @@ def beta_sweep(scale: str | None = None) -> tuple[list[float], dict[str, Any]]:
     return betas, params
 
 
+OBJECTIVES: tuple[str, ...] = ("beta_vae", "beta_tcvae")
+"""Objectives :func:`train_beta_vae` accepts: the β-VAE's ``reconstruction + β KL`` and β-TCVAE's
+``reconstruction + KL + (β - 1) TC`` (Chen et al. 2018), the study's own losses
+(:func:`lecturelib.study.jobs.vae_loss`), so chapter 7 and chapter 9 train with one code path."""
+
+ACTIVE_KL = 0.05
+"""Nats: a latent whose mean KL to the prior is below this carries (almost) nothing; it is inactive."""
+
+HELD_OUT_SEED = 7_654_321
+"""Seed of the held-out images on which training is checked (training batches use the model's seed)."""
+
+
+def held_out_sample(data: DSprites, n: int = 10_000) -> tuple[torch.Tensor, np.ndarray]:
+    """``n`` fresh images ``(n, C, 64, 64)`` and their factor classes ``(n, K)``, drawn with :data:`HELD_OUT_SEED`."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"n must be an int >= 2, got {n!r}")
+    images, factors = data.sample(int(n), HELD_OUT_SEED)
+    return images, factors.numpy()
+
+
+def check_steps(num_steps: int, num_checks: int) -> list[int]:
+    """``num_checks`` steps spread evenly in log scale from ``num_steps / 100`` to ``num_steps`` (included)."""
+    if num_checks < 1:
+        return []
+    first = max(1, num_steps // 100)
+    return sorted({int(round(s)) for s in np.geomspace(first, num_steps, num_checks)})
+
+
 @artifact("beta_vae_dsprites")
 def train_beta_vae(*, beta: float, seed: int = 0, num_steps: int = 10_000, batch_size: int = 256,
                    lr: float = 5e-4, n_latents: int = 10, variant: str = "binary",
-                   subset: dict[str, list[int]] | None = None, num_logs: int = 50) -> dict[str, Any]:
-    """Train the standard dSprites conv VAE with the β-VAE loss; trained once, then loaded.
+                   subset: dict[str, list[int]] | None = None, num_logs: int = 50, architecture: str = "conv",
+                   objective: str = "beta_vae", num_checks: int = 0, check_size: int = 10_000) -> dict[str, Any]:
+    """Train a dSprites VAE with the β-VAE (or β-TCVAE) objective; trained once, then loaded.
 
-    Batches are rendered on the training device by :meth:`DSprites.batches` (uniform draws over the
-    grid, seeded by ``seed``), so data never wait on the host. The device is ``LECTURELIB_DEVICE``
-    or ``"auto"`` (CUDA when present, then with :func:`lecturelib.vae.make_fast_loss`). The
-    parameters are keywords so that they key the stored result (see :mod:`lecturelib.artifacts`).
+    The model is :func:`lecturelib.models.dsprites_vae` ``(architecture)``; the loss and the batch
+    stream are the study's (:func:`lecturelib.study.jobs.vae_loss`, :func:`~lecturelib.study.jobs.make_stream`:
+    uniform draws over the grid, rendered on the training device, seeded by ``seed``). The device
+    is ``LECTURELIB_DEVICE`` or ``"auto"``. With ``num_checks > 0`` the model is checked at that
+    many steps (:func:`check_steps`) on ``check_size`` held-out images (:func:`held_out_sample`):
+    :func:`latent_report` plus the reconstruction, which shows disentanglement emerging with training.
+    The parameters are keywords so that they key the stored result (see :mod:`lecturelib.artifacts`).
 
     Returns
     -------
-    dict with ``state_dict`` (CPU tensors), ``n_latents``, ``n_channels``, ``beta``, ``history``
-    (``steps``, ``train`` = per-term means between log points, ``seconds``) and ``images_per_second``.
+    dict with ``state_dict`` (CPU tensors), ``n_latents``, ``n_channels``, ``architecture``,
+    ``objective``, ``beta``, ``history`` (``steps``, ``train`` = per-term means between log points,
+    ``seconds`` of training), ``images_per_second``, ``threads`` and ``checks`` (lists per check:
+    ``steps``, ``images``, ``seconds`` of training so far, ``mig``, ``top`` and ``ratio`` per factor,
+    ``n_active``, ``reconstruction`` and ``kl`` in nats per image).
     """
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
-    if num_steps < 1 or batch_size < 1 or n_latents < 1:
-        raise ValueError(f"num_steps, batch_size and n_latents must be >= 1, got {num_steps}, {batch_size}, {n_latents}")
+    from lecturelib.models import dsprites_vae
+    from lecturelib.study.batched import single_loss
+    from lecturelib.study.jobs import make_stream, memory_format, vae_loss
+
+    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(beta) or beta < 0:
+        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+    beta = float(beta)
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective={objective!r} is not known; expected one of: {', '.join(OBJECTIVES)}")
+    for name, value in (("num_steps", num_steps), ("batch_size", batch_size), ("n_latents", n_latents),
+                        ("check_size", check_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if isinstance(num_checks, bool) or not isinstance(num_checks, (int, np.integer)) or num_checks < 0:
+        raise ValueError(f"num_checks must be an int >= 0, got {num_checks!r}")
     device = resolve_device(None)
     data = make_dsprites(variant, subset)
-    if device.type == "cuda":  # sprites from a table on the GPU: the same images, rendered faster
-        data.cache_images(device)
-    model = dsprites_conv_vae(n_latents, data.channels, seed=seed).to(device)
-    stream = data.batches(batch_size, seed=seed, device=device)
+    model = dsprites_vae(architecture, n_latents, data.channels, seed=seed).to(device, memory_format=memory_format(device))
+    loss_fn = make_fast_loss(model, single_loss(vae_loss(objective), {"beta": beta}), device=device)
+    checks: dict[str, list] = {k: [] for k in ("steps", "images", "seconds", "mig", "top", "ratio", "n_active",
+                                               "reconstruction", "kl")}
+    steps = check_steps(num_steps, num_checks)
+    if steps:
+        images, factors = held_out_sample(data, check_size)
+        clock = {"start": time.perf_counter(), "checking": 0.0}
 
-    def next_batch(size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
-        return (next(stream)[0],)
+        def check(step: int, trained: torch.nn.Module) -> None:
+            begin = time.perf_counter()
+            mu, log_var = encode(trained, images)
+            report = latent_report(mu, log_var, factors)
+            for key, value in (("steps", step), ("images", step * batch_size),
+                               ("seconds", begin - clock["start"] - clock["checking"]), ("mig", report["mig"]),
+                               ("top", report["top"].tolist()), ("ratio", report["ratio"].tolist()),
+                               ("n_active", int(report["active"].sum())),
+                               ("reconstruction", reconstruction_nll(trained, images, mu)),
+                               ("kl", float(report["kl_per_latent"].sum()))):
+                checks[key].append(value)
+            clock["checking"] += time.perf_counter() - begin
 
-    loss_fn = make_fast_loss(model, beta_vae_loss(beta), device=device)
-    history = train(model, loss_fn, next_batch, num_steps=num_steps, batch_size=batch_size, lr=lr,
-                    seed=seed, device=device, num_logs=num_logs)
+    history = train(model, loss_fn, make_stream(data, n_latents, device), num_steps=num_steps,
+                    batch_size=batch_size, lr=lr, seed=seed, device=device, num_logs=num_logs,
+                    callback=check if steps else None, callback_steps=steps)
     state = {name: tensor.detach().to("cpu", memory_format=torch.contiguous_format).clone()
              for name, tensor in model.state_dict().items()}
-    return {"state_dict": state, "n_latents": n_latents, "n_channels": data.channels, "beta": float(beta),
+    return {"state_dict": state, "n_latents": n_latents, "n_channels": data.channels, "beta": beta,
+            "architecture": architecture, "objective": objective,
             "history": {"steps": history.steps, "train": history.train, "seconds": history.seconds},
-            "images_per_second": num_steps * batch_size / max(history.seconds, 1e-9)}
+            "images_per_second": num_steps * batch_size / max(history.seconds, 1e-9),
+            "threads": torch.get_num_threads(), "checks": checks}
 
 
 def load_beta_vae(result: Mapping[str, Any]) -> VAE:
-    """The conv VAE of a :func:`train_beta_vae` result, on the CPU, in eval mode."""
+    """The VAE of a :func:`train_beta_vae` result, on the CPU, in eval mode."""
+    from lecturelib.models import dsprites_vae
+
     missing = {"state_dict", "n_latents", "n_channels"} - set(result)
     if missing:
         raise ValueError(f"result must be a train_beta_vae result; it lacks {sorted(missing)}")
-    model = dsprites_conv_vae(int(result["n_latents"]), int(result["n_channels"]))
+    model = dsprites_vae(result.get("architecture", "conv"), int(result["n_latents"]), int(result["n_channels"]))
     model.load_state_dict(result["state_dict"])
     return model.eval()
 
@@ -317,26 +383,80 @@ def aggregate_posterior_samples(mu: np.ndarray, log_var: np.ndarray, *, random_s
     return mu + np.exp(0.5 * log_var) * rng.standard_normal(mu.shape)
 
 
-def dominant_latents(mi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def dominant_latents(mi: np.ndarray, active: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """For each factor, the latent with the most information about it and its margin over the runner-up.
 
     Parameters
     ----------
     mi : array (n_latents, n_factors), e.g. :func:`lecturelib.metrics.mutual_info_matrix`
+    active : bool array (n_latents,), optional. Only these latents compete (see :data:`ACTIVE_KL`):
+        an unused latent's binned "information" is estimation noise, not something it carries.
 
     Returns
     -------
-    top : int array (n_factors,), the latent with the largest ``mi[:, k]``
-    ratio : array (n_factors,), largest / second-largest ``mi[:, k]`` (``inf`` if the second is 0;
-        a factor "carried mainly by one latent" has a large ratio)
+    top : int array (n_factors,), the (active) latent with the largest ``mi[:, k]``
+    ratio : array (n_factors,), largest / second-largest ``mi[:, k]`` among the competing latents
+        (``inf`` if the second is 0 or only one latent competes; a factor "carried mainly by one
+        latent" has a large ratio)
     """
     mi = np.asarray(mi, dtype=float)
     if mi.ndim != 2 or mi.shape[0] < 2 or np.any(mi < 0) or not np.all(np.isfinite(mi)):
         raise ValueError(f"mi must be a finite non-negative array (n_latents >= 2, n_factors), got shape {mi.shape}")
-    ordered = np.sort(mi, axis=0)[::-1]
+    rows = np.arange(mi.shape[0])
+    if active is not None:
+        active = np.asarray(active)
+        if active.shape != (mi.shape[0],) or active.dtype != bool or not active.any():
+            raise ValueError(f"active must be a bool array ({mi.shape[0]},) with at least one True, got "
+                             f"{active.shape} {active.dtype}")
+        rows = rows[active]
+    ordered = np.sort(mi[rows], axis=0)[::-1]
+    second = ordered[1] if len(rows) > 1 else np.zeros(mi.shape[1])
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(ordered[1] > 0, ordered[0] / np.where(ordered[1] > 0, ordered[1], 1.0), np.inf)
-    return mi.argmax(axis=0), ratio
+        ratio = np.where(second > 0, ordered[0] / np.where(second > 0, second, 1.0), np.inf)
+    return rows[mi[rows].argmax(axis=0)], ratio
+
+
+def latent_report(mu: np.ndarray, log_var: np.ndarray, factors: np.ndarray, *, num_bins: int = 20,
+                  active_kl: float = ACTIVE_KL) -> dict[str, Any]:
+    """What each latent carries, on encoder outputs ``mu``, ``log_var`` ``(n, n_latents)`` and ``factors`` ``(n, K)``.
+
+    Returns a dict with ``kl_per_latent`` (nats), ``active`` (KL above ``active_kl``), ``mi``
+    ``(n_latents, K)`` and ``mig`` (both as disentanglement_lib computes them, over every latent), and
+    ``top``/``ratio`` from :func:`dominant_latents` among the active latents only (all latents if
+    none is active, then ``n_active`` is 0 and the ratios mean nothing).
+    """
+    kl = kl_per_latent(mu, log_var)
+    factors = np.asarray(factors)
+    if factors.ndim != 2 or len(factors) != len(np.asarray(mu)):
+        raise ValueError(f"factors must be (n_samples={len(mu)}, n_factors), got {factors.shape}")
+    active = kl > active_kl
+    mi = mutual_info_matrix(mu, factors, num_bins)
+    top, ratio = dominant_latents(mi, active if active.any() else None)
+    return {"kl_per_latent": kl, "active": active, "n_active": int(active.sum()), "mi": mi,
+            "mig": mig(mu, factors, num_bins), "top": top, "ratio": ratio}
+
+
+def separates(report: Mapping[str, Any], factors: Sequence[int], *, min_ratio: float = 2.0) -> bool:
+    """Whether each factor in ``factors`` (column indices) has its own active latent with ``ratio >= min_ratio``.
+
+    ``report`` is a :func:`latent_report`. The factors' top latents must be active and all different.
+    """
+    top = np.asarray(report["top"])[list(factors)]
+    ratio = np.asarray(report["ratio"])[list(factors)]
+    return bool(np.all(np.asarray(report["active"])[top]) and len(set(top.tolist())) == len(top)
+                and np.all(ratio >= min_ratio))
+
+
+@torch.no_grad()
+def reconstruction_nll(model: VAE, images: torch.Tensor, mu: np.ndarray, *, batch_size: int = 1024) -> float:
+    """Mean of -log p(x | z = mu(x)) over ``images`` ``(n, C, 64, 64)``, nats per image."""
+    device = next(model.parameters()).device
+    nll = []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].to(device)
+        logits = model.decode(torch.as_tensor(mu[start:start + batch_size], dtype=torch.float32, device=device))
+        nll.append(-log_likelihood(x, logits, model.likelihood).double().cpu())
+    return float(torch.cat(nll).mean())
 
 
 @torch.no_grad()
@@ -353,7 +473,7 @@ def evaluate_beta_vae(model: VAE, images: torch.Tensor, factors: np.ndarray | to
     -------
     dict with ``mu``, ``log_var`` (n_samples, n_latents); ``kl_per_latent`` (n_latents,) and
     ``kl`` (their sum), nats; ``reconstruction``: mean of -log p(x | z = mu(x)), nats per image;
-    ``mi`` (n_latents, n_factors): :func:`lecturelib.metrics.mutual_info_matrix` of the means;
+    ``mi``, ``mig``, ``active``, ``n_active``, ``top``, ``ratio``: :func:`latent_report` of the means;
     ``tc_sampled`` / ``tc_means``: Gaussian total correlation of a sample of the aggregate
     posterior (one ``z ~ q(z|x)`` per image) and of the means.
     """
@@ -362,16 +482,9 @@ def evaluate_beta_vae(model: VAE, images: torch.Tensor, factors: np.ndarray | to
     if factors.ndim != 2 or len(factors) != len(images):
         raise ValueError(f"factors must be (n_samples={len(images)}, n_factors), got {factors.shape}")
     mu, log_var = encode(model, images, batch_size=batch_size)
-    device = next(model.parameters()).device
-    nll = []
-    for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size].to(device)
-        logits = model.decode(torch.as_tensor(mu[start:start + batch_size], dtype=torch.float32, device=device))
-        nll.append(-log_likelihood(x, logits, model.likelihood).double().cpu())
-    kl = kl_per_latent(mu, log_var)
-    return {"mu": mu, "log_var": log_var, "kl_per_latent": kl, "kl": float(kl.sum()),
-            "reconstruction": float(torch.cat(nll).mean()),
-            "mi": mutual_info_matrix(mu, factors, num_bins),
+    report = latent_report(mu, log_var, factors, num_bins=num_bins)
+    return {"mu": mu, "log_var": log_var, **report, "kl": float(report["kl_per_latent"].sum()),
+            "reconstruction": reconstruction_nll(model, images, mu, batch_size=batch_size),
             "tc_sampled": gaussian_total_correlation(aggregate_posterior_samples(mu, log_var,
                                                                                  random_state=random_state)),
             "tc_means": gaussian_total_correlation(mu)}

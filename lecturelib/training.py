@@ -97,7 +97,9 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
           num_epochs: int | None = None, batch_size: int = 128, lr: float = 1e-3,
           optimizer: torch.optim.Optimizer | None = None, eval_data: Data | None = None,
           num_logs: int = 50, seed: int = 0, device: str | torch.device = "auto",
-          progress: bool | None = None, grad_clip: float | None = None) -> History:
+          progress: bool | None = None, grad_clip: float | None = None,
+          callback: Callable[[int, torch.nn.Module], None] | None = None,
+          callback_steps: Iterable[int] = ()) -> History:
     """Train ``model`` to minimise ``loss_fn(model, batch)["loss"]``; return the :class:`History`.
 
     Parameters
@@ -111,6 +113,9 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
     seed : seeds batch order and the torch generator that ``loss_fn`` may use (noise, sampling).
     progress : show a progress bar; ``None`` shows one for runs of 1,000 steps or more in a terminal
         (not in notebooks, where an executed book would store every bar as an output; pass ``True``).
+    callback, callback_steps : ``callback(step, model)`` is called after each step in
+        ``callback_steps``, with the model in eval mode and without gradients (e.g. to measure how a
+        representation emerges); its time is not counted in ``history.seconds``.
     """
     device = resolve_device(device)
     streaming = callable(data) and not isinstance(data, (torch.Tensor, np.ndarray))
@@ -134,6 +139,10 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
     sums: dict[str, torch.Tensor] = {}
     since_log = 0
     order = torch.empty(0, dtype=torch.long, device=device)
+    callback_at = {int(s) for s in callback_steps}
+    if callback_at and (callback is None or min(callback_at) < 1):
+        raise ValueError("callback_steps need a callback and must be steps >= 1")
+    paused = 0.0
     show = progress if progress is not None else (num_steps >= 1000 and sys.stderr.isatty())
     bar = None
     if show:
@@ -171,10 +180,17 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
             sums, since_log = {}, 0
             if bar is not None:
                 bar.set_postfix(loss=f"{history.train['loss'][-1]:.4g}")
+        if step in callback_at:
+            pause = time.perf_counter()
+            model.eval()
+            with torch.no_grad():
+                callback(step, model)
+            model.train()
+            paused += time.perf_counter() - pause
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     model.eval()
-    history.seconds = time.perf_counter() - start
+    history.seconds = time.perf_counter() - start - paused
     return history

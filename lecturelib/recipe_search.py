@@ -1,0 +1,138 @@
+"""The recipe search behind chapter 7's β-VAEs: which model, objective and budget disentangle dSprites on a CPU.
+
+Each candidate is a set of :func:`lecturelib.disentanglement.train_beta_vae` parameters, trained
+with checks on held-out images (:func:`~lecturelib.disentanglement.latent_report` at log-spaced
+steps), so one stored result gives its whole row of the table: throughput, minutes, final
+reconstruction and KL, MIG, and for position X, position Y and scale the top latent and its
+mutual information over the runner-up's (active latents only). The results are ordinary
+train-or-load artifacts, so a run that is interrupted resumes with the first candidate not stored::
+
+    python -m lecturelib.recipe_search run --out lecturelib/results/recipes --threads 1 [--names ...]
+    python -m lecturelib.recipe_search table --out lecturelib/results/recipes
+
+``run`` trains the candidates one after another; two runs over disjoint ``--names`` use the two
+cores of a laptop side by side (``--threads 1`` each). ``table`` prints the table and writes it to
+``OUT/table.json``, which the chapter reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from lecturelib import artifacts
+
+FACTORS: tuple[str, ...] = ("posX", "posY", "scale")
+"""The factors a β-VAE is expected to put on latents of their own (the ones of the issue's target)."""
+
+_BUDGET = {"num_steps": 24_000, "batch_size": 128, "lr": 1e-3}  # 3.07 M images, about 5 passes over the grid
+_CHECKS = {"num_checks": 16, "check_size": 10_000, "seed": 0, "n_latents": 10, "variant": "binary",
+           "subset": None, "num_logs": 50}
+
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "mlp-bvae-b1": {"architecture": "mlp", "objective": "beta_vae", "beta": 1.0, **_BUDGET},
+    "mlp-bvae-b4": {"architecture": "mlp", "objective": "beta_vae", "beta": 4.0, **_BUDGET},
+    "mlp-bvae-b10": {"architecture": "mlp", "objective": "beta_vae", "beta": 10.0, **_BUDGET},
+    "mlp-bvae-b16": {"architecture": "mlp", "objective": "beta_vae", "beta": 16.0, **_BUDGET},
+    "mlp-tcvae-b6": {"architecture": "mlp", "objective": "beta_tcvae", "beta": 6.0, **_BUDGET},
+    "mlp-tcvae-b10": {"architecture": "mlp", "objective": "beta_tcvae", "beta": 10.0, **_BUDGET},
+    "mlp-bvae-b10-bs64": {"architecture": "mlp", "objective": "beta_vae", "beta": 10.0,
+                          "num_steps": 48_000, "batch_size": 64, "lr": 5e-4},
+    "conv-bvae-b10": {"architecture": "conv", "objective": "beta_vae", "beta": 10.0,
+                      "num_steps": 6_000, "batch_size": 128, "lr": 1e-3},
+}
+"""Candidate recipes by name: ``train_beta_vae`` parameters (with :data:`_CHECKS`' shared ones)."""
+
+
+def candidate_params(name: str) -> dict[str, Any]:
+    """The full ``train_beta_vae`` parameters of candidate ``name``."""
+    if name not in CANDIDATES:
+        raise ValueError(f"candidate {name!r} is not known; expected one of: {', '.join(CANDIDATES)}")
+    return {**_CHECKS, **CANDIDATES[name]}
+
+
+def _use_folder(out: Path) -> None:
+    os.environ[artifacts.WRITE_ENV] = str(out)
+    os.environ["LECTURELIB_SCALE"] = "default"
+
+
+def summarize(result: dict[str, Any], factor_names: tuple[str, ...]) -> dict[str, Any]:
+    """One row of the table from a stored result: the last check, and the curve of MIG against images."""
+    checks = result["checks"]
+    idx = [factor_names.index(f) for f in FACTORS]
+    top, ratio = checks["top"][-1], checks["ratio"][-1]
+    separated = len({top[i] for i in idx}) == len(idx) and all(ratio[i] >= 2.0 for i in idx)
+    return {"images": checks["images"][-1], "minutes": checks["seconds"][-1] / 60,
+            "images_per_second": result["images_per_second"], "threads": result["threads"],
+            "reconstruction": checks["reconstruction"][-1], "kl": checks["kl"][-1], "mig": checks["mig"][-1],
+            "n_active": checks["n_active"][-1], "top": {f: top[i] for f, i in zip(FACTORS, idx)},
+            "ratio": {f: ratio[i] for f, i in zip(FACTORS, idx)}, "separated": separated,
+            "curve": {"images": checks["images"], "mig": checks["mig"]}}
+
+
+def table(out: Path) -> dict[str, dict[str, Any]]:
+    """Rows of every stored candidate in ``out`` (missing ones are left out), by name."""
+    from lecturelib.disentanglement import make_dsprites
+
+    _use_folder(out)
+    names = make_dsprites().factor_names
+    rows = {}
+    for name in CANDIDATES:
+        path = artifacts.find("beta_vae_dsprites", candidate_params(name), "default")
+        if path is not None:
+            result, provenance = artifacts.load(path)
+            rows[name] = {**summarize(result, names), "params": CANDIDATES[name], "hardware": provenance.hardware}
+    return rows
+
+
+def format_table(rows: dict[str, dict[str, Any]]) -> str:
+    """The rows as a plain-text table (ratios: top latent's MI / runner-up's, active latents only)."""
+    head = (f"{'candidate':<20} {'img/s':>6} {'thr':>3} {'min':>5} {'images':>8} {'recon':>6} {'KL':>5} "
+            f"{'active':>6} {'MIG':>5} {'posX':>5} {'posY':>5} {'scale':>5}  split")
+    lines = [head, "-" * len(head)]
+    for name, r in rows.items():
+        lines.append(f"{name:<20} {r['images_per_second']:>6.0f} {r['threads']:>3} {r['minutes']:>5.1f} "
+                     f"{r['images'] / 1e6:>7.2f}M {r['reconstruction']:>6.1f} {r['kl']:>5.1f} {r['n_active']:>6} "
+                     f"{r['mig']:>5.3f} " + " ".join(f"{r['ratio'][f]:>5.1f}" for f in FACTORS)
+                     + f"  {'yes' if r['separated'] else 'no'}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``run`` candidates (resumable) or print their ``table``."""
+    from lecturelib.config import set_threads
+
+    parser = argparse.ArgumentParser(prog="python -m lecturelib.recipe_search", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="train the candidates not yet stored in OUT")
+    run.add_argument("--names", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES), metavar="NAME")
+    run.add_argument("--threads", type=int, default=None, help="torch threads (default: LECTURELIB_THREADS or all)")
+    tab = commands.add_parser("table", help="print the table of the stored candidates, write OUT/table.json")
+    for sub in (run, tab):
+        sub.add_argument("--out", type=Path, required=True, help="folder of the candidates' stored results")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        if args.threads is not None and args.threads < 1:
+            parser.error(f"--threads must be >= 1, got {args.threads}")
+        set_threads(args.threads)
+        _use_folder(args.out)
+        os.environ.setdefault(artifacts.COMMAND_ENV, f"python -m lecturelib.recipe_search run --out {args.out}")
+        from lecturelib.disentanglement import train_beta_vae
+
+        for name in args.names:
+            result = train_beta_vae(**candidate_params(name))
+            print(f"{name}: {result['images_per_second']:,.0f} images/s, MIG {result['checks']['mig'][-1]:.3f}",
+                  flush=True)
+    else:
+        if not args.out.is_dir():
+            parser.error(f"--out {args.out} is not a folder")
+        rows = table(args.out)
+        print(format_table(rows))
+        (args.out / "table.json").write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
