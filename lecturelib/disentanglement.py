@@ -24,8 +24,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import time
-
 import numpy as np
 import torch
 from scipy import signal
@@ -36,11 +34,12 @@ from lecturelib.config import resolve_device, scaled
 from lecturelib.data.dsprites import DSprites
 from lecturelib.metrics import gaussian_total_correlation, mig, mutual_info_matrix
 from lecturelib.training import train
-from lecturelib.vae import VAE, elbo_loss, log_likelihood, make_fast_loss
+from lecturelib.vae import VAE, log_likelihood, make_fast_loss
 
 __all__ = [
     "cocktail_party_sources", "mixing_matrix", "match_sources",
-    "beta_vae_loss", "make_dsprites", "train_beta_vae", "load_beta_vae",
+    "OBJECTIVES", "ACTIVE_KL", "beta_vae_loss", "make_dsprites", "held_out_sample", "check_steps",
+    "train_beta_vae", "load_beta_vae", "latent_report", "separates", "reconstruction_nll",
     "encode", "kl_per_latent", "kl_decomposition", "latent_traversal", "decode_codes",
     "aggregate_posterior_samples", "dominant_latents", "evaluate_beta_vae",
 ]
@@ -119,13 +118,36 @@ def match_sources(Z: np.ndarray, Z_hat: np.ndarray) -> tuple[np.ndarray, np.ndar
 # The β-VAE on dSprites
 # --------------------------------------------------------------------------------------------
 
-def beta_vae_loss(beta: float):
-    """The β-VAE loss for :func:`lecturelib.training.train`: ``-(reconstruction - beta * KL)``, batch mean.
+OBJECTIVES: tuple[str, ...] = ("beta_vae", "beta_tcvae")
+"""Objectives :func:`train_beta_vae` accepts: the β-VAE's ``reconstruction + β KL`` and β-TCVAE's
+``reconstruction + KL + (β - 1) TC`` (Chen et al. 2018), the study's own losses
+(:func:`lecturelib.study.jobs.vae_loss`), so chapter 7 and chapter 9 train with one code path."""
 
-    The β-VAE objective of Higgins et al. is the ELBO with the KL term weighted by ``beta``;
-    ``beta = 1`` is the VAE. This is :func:`lecturelib.vae.elbo_loss` (its terms are logged too).
+ACTIVE_KL = 0.05
+"""Nats: a latent whose mean KL to the prior is below this carries (almost) nothing; it is inactive."""
+
+HELD_OUT_SEED = 7_654_321
+"""Seed of the held-out images on which training is checked (training batches use the model's seed)."""
+
+
+def beta_vae_loss(beta: float, objective: str = "beta_vae"):
+    """The training loss of :func:`train_beta_vae`: ``loss_fn(model, (x, eps))`` for :func:`lecturelib.training.train`.
+
+    ``objective="beta_vae"``: ``reconstruction + beta * KL``, the negative β-weighted ELBO of Higgins
+    et al. (``beta = 1`` is the VAE); ``"beta_tcvae"``: ``reconstruction + KL + (beta - 1) * TC``.
+    Batch means, in nats per image, with ``z = mu + sigma * eps``; the terms are logged too
+    (``reconstruction`` is -log p(x|z), positive). It is the study's loss
+    (:func:`lecturelib.study.jobs.vae_loss`), so chapters 7 and 9 train through one code path.
     """
-    return elbo_loss(beta)
+    from lecturelib.study.batched import single_loss
+    from lecturelib.study.jobs import vae_loss
+
+    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(beta) or beta < 0:
+        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective={objective!r} is not known; expected one of: {', '.join(OBJECTIVES)}")
+    return single_loss(vae_loss(objective), {"beta": float(beta)})
 
 
 def make_dsprites(variant: str = "binary", subset: Mapping[str, Sequence[int]] | None = None) -> DSprites:
@@ -150,18 +172,6 @@ def beta_sweep(scale: str | None = None) -> tuple[list[float], dict[str, Any]]:
                   lr=scaled(tiny=1e-3, default=5e-4, scale=scale), n_latents=10, variant="binary",
                   subset=scaled(tiny=TINY_SUBSET, default=None, scale=scale))
     return betas, params
-
-
-OBJECTIVES: tuple[str, ...] = ("beta_vae", "beta_tcvae")
-"""Objectives :func:`train_beta_vae` accepts: the β-VAE's ``reconstruction + β KL`` and β-TCVAE's
-``reconstruction + KL + (β - 1) TC`` (Chen et al. 2018), the study's own losses
-(:func:`lecturelib.study.jobs.vae_loss`), so chapter 7 and chapter 9 train with one code path."""
-
-ACTIVE_KL = 0.05
-"""Nats: a latent whose mean KL to the prior is below this carries (almost) nothing; it is inactive."""
-
-HELD_OUT_SEED = 7_654_321
-"""Seed of the held-out images on which training is checked (training batches use the model's seed)."""
 
 
 def held_out_sample(data: DSprites, n: int = 10_000) -> tuple[torch.Tensor, np.ndarray]:
@@ -204,15 +214,9 @@ def train_beta_vae(*, beta: float, seed: int = 0, num_steps: int = 10_000, batch
     ``n_active``, ``reconstruction`` and ``kl`` in nats per image).
     """
     from lecturelib.models import dsprites_vae
-    from lecturelib.study.batched import single_loss
-    from lecturelib.study.jobs import make_stream, memory_format, vae_loss
+    from lecturelib.study.jobs import make_stream, memory_format
 
-    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(beta) or beta < 0:
-        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
-    beta = float(beta)
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective={objective!r} is not known; expected one of: {', '.join(OBJECTIVES)}")
+    loss = beta_vae_loss(beta, objective)  # checks beta and objective
     for name, value in (("num_steps", num_steps), ("batch_size", batch_size), ("n_latents", n_latents),
                         ("check_size", check_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -222,33 +226,30 @@ def train_beta_vae(*, beta: float, seed: int = 0, num_steps: int = 10_000, batch
     device = resolve_device(None)
     data = make_dsprites(variant, subset)
     model = dsprites_vae(architecture, n_latents, data.channels, seed=seed).to(device, memory_format=memory_format(device))
-    loss_fn = make_fast_loss(model, single_loss(vae_loss(objective), {"beta": beta}), device=device)
+    loss_fn = make_fast_loss(model, loss, device=device)
     checks: dict[str, list] = {k: [] for k in ("steps", "images", "seconds", "mig", "top", "ratio", "n_active",
                                                "reconstruction", "kl")}
     steps = check_steps(num_steps, num_checks)
     if steps:
         images, factors = held_out_sample(data, check_size)
-        clock = {"start": time.perf_counter(), "checking": 0.0}
 
-        def check(step: int, trained: torch.nn.Module) -> None:
-            begin = time.perf_counter()
+        def check(step: int, trained: torch.nn.Module, seconds: float) -> None:
             mu, log_var = encode(trained, images)
             report = latent_report(mu, log_var, factors)
             for key, value in (("steps", step), ("images", step * batch_size),
-                               ("seconds", begin - clock["start"] - clock["checking"]), ("mig", report["mig"]),
+                               ("seconds", seconds), ("mig", report["mig"]),
                                ("top", report["top"].tolist()), ("ratio", report["ratio"].tolist()),
                                ("n_active", int(report["active"].sum())),
                                ("reconstruction", reconstruction_nll(trained, images, mu)),
                                ("kl", float(report["kl_per_latent"].sum()))):
                 checks[key].append(value)
-            clock["checking"] += time.perf_counter() - begin
 
     history = train(model, loss_fn, make_stream(data, n_latents, device), num_steps=num_steps,
                     batch_size=batch_size, lr=lr, seed=seed, device=device, num_logs=num_logs,
                     callback=check if steps else None, callback_steps=steps)
     state = {name: tensor.detach().to("cpu", memory_format=torch.contiguous_format).clone()
              for name, tensor in model.state_dict().items()}
-    return {"state_dict": state, "n_latents": n_latents, "n_channels": data.channels, "beta": beta,
+    return {"state_dict": state, "n_latents": n_latents, "n_channels": data.channels, "beta": float(beta),
             "architecture": architecture, "objective": objective,
             "history": {"steps": history.steps, "train": history.train, "seconds": history.seconds},
             "images_per_second": num_steps * batch_size / max(history.seconds, 1e-9),

@@ -98,7 +98,7 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
           optimizer: torch.optim.Optimizer | None = None, eval_data: Data | None = None,
           num_logs: int = 50, seed: int = 0, device: str | torch.device = "auto",
           progress: bool | None = None, grad_clip: float | None = None,
-          callback: Callable[[int, torch.nn.Module], None] | None = None,
+          callback: Callable[[int, torch.nn.Module, float], None] | None = None,
           callback_steps: Iterable[int] = ()) -> History:
     """Train ``model`` to minimise ``loss_fn(model, batch)["loss"]``; return the :class:`History`.
 
@@ -113,9 +113,10 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
     seed : seeds batch order and the torch generator that ``loss_fn`` may use (noise, sampling).
     progress : show a progress bar; ``None`` shows one for runs of 1,000 steps or more in a terminal
         (not in notebooks, where an executed book would store every bar as an output; pass ``True``).
-    callback, callback_steps : ``callback(step, model)`` is called after each step in
+    callback, callback_steps : ``callback(step, model, seconds)`` is called after each step in
         ``callback_steps``, with the model in eval mode and without gradients (e.g. to measure how a
-        representation emerges); its time is not counted in ``history.seconds``.
+        representation emerges); ``seconds`` is the training time so far. Time spent in the callback
+        is not training time: it counts neither there nor in ``history.seconds``.
     """
     device = resolve_device(device)
     streaming = callable(data) and not isinstance(data, (torch.Tensor, np.ndarray))
@@ -184,7 +185,7 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
             pause = time.perf_counter()
             model.eval()
             with torch.no_grad():
-                callback(step, model)
+                callback(step, model, pause - start - paused)
             model.train()
             paused += time.perf_counter() - pause
         if bar is not None:

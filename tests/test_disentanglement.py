@@ -12,9 +12,9 @@ from scipy.stats import kurtosis  # noqa: E402
 from sklearn.decomposition import PCA, FastICA  # noqa: E402
 
 from lecturelib.disentanglement import (  # noqa: E402
-    aggregate_posterior_samples, beta_vae_loss, cocktail_party_sources, decode_codes, dominant_latents, encode,
-    evaluate_beta_vae,
-    kl_decomposition, kl_per_latent, latent_traversal, load_beta_vae, match_sources, mixing_matrix, train_beta_vae,
+    aggregate_posterior_samples, beta_vae_loss, check_steps, cocktail_party_sources, decode_codes, dominant_latents,
+    encode, evaluate_beta_vae, held_out_sample, kl_decomposition, kl_per_latent, latent_report, latent_traversal,
+    load_beta_vae, match_sources, mixing_matrix, separates, train_beta_vae,
 )
 from lecturelib.models.dsprites_conv import dsprites_conv_vae  # noqa: E402
 from lecturelib.plotting import mi_heatmap, traversal_grid  # noqa: E402
@@ -70,17 +70,33 @@ def test_fastica_recovers_the_sources_and_pca_does_not():
 # ------------------------------------------------------------------ β-VAE loss and training
 def test_beta_vae_loss_is_reconstruction_plus_beta_kl():
     model = dsprites_conv_vae(4, seed=0).double()  # float64: the KL is tiny next to the reconstruction
+    model.train()
     x = (torch.rand(8, 1, 64, 64, generator=torch.Generator().manual_seed(0)) < 0.1).double()
-    outs = {}
-    for beta in (1.0, 4.0):
-        torch.manual_seed(5)  # the same noise eps for both betas
-        outs[beta] = beta_vae_loss(beta)(model, (x,))
+    eps = torch.randn(8, 4, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    outs = {beta: beta_vae_loss(beta)(model, (x, eps)) for beta in (1.0, 4.0)}
     for beta, out in outs.items():
-        torch.testing.assert_close(out["loss"], -out["reconstruction"] + beta * out["kl"])
-    # same draw: the two losses differ by exactly (4 - 1) * KL, and the KL is the analytic one
+        torch.testing.assert_close(out["loss"], out["reconstruction"] + beta * out["kl"])
     torch.testing.assert_close(outs[4.0]["loss"] - outs[1.0]["loss"], 3.0 * outs[1.0]["kl"])
     mu, log_var = model.encode(x)
     torch.testing.assert_close(outs[1.0]["kl"], gaussian_kl(mu, log_var).mean())
+    # -log p(x | z) with z = mu + sigma * eps: the Bernoulli cross-entropy summed over pixels
+    logits = model.decode(mu + (0.5 * log_var).exp() * eps)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3)).mean()
+    torch.testing.assert_close(outs[1.0]["reconstruction"], bce)
+    # beta-TCVAE at beta = 1 is the VAE; at beta > 1 it adds (beta - 1) * TC, not (beta - 1) * KL
+    tc1 = beta_vae_loss(1.0, "beta_tcvae")(model, (x, eps))
+    torch.testing.assert_close(tc1["loss"], outs[1.0]["loss"])
+    tc4 = beta_vae_loss(4.0, "beta_tcvae")(model, (x, eps))
+    torch.testing.assert_close(tc4["loss"], tc4["reconstruction"] + tc4["regularizer"])
+    from lecturelib.models.regularizers import total_correlation
+
+    z = mu + (0.5 * log_var).exp() * eps
+    torch.testing.assert_close(tc4["regularizer"], tc4["kl"] + 3.0 * total_correlation(z, mu, log_var))
+    for bad in (float("nan"), -1.0, True, "2"):
+        with pytest.raises(ValueError, match="beta"):
+            beta_vae_loss(bad)
+    with pytest.raises(ValueError, match="objective"):
+        beta_vae_loss(1.0, "factor_vae")
 
 
 def test_training_at_tiny_scale_decreases_the_loss_and_round_trips():
@@ -90,12 +106,51 @@ def test_training_at_tiny_scale_decreases_the_loss_and_round_trips():
     losses = result["history"]["train"]["loss"]
     assert len(losses) == 4 and losses[-1] < losses[0] - 100  # nats per image
     assert all(t.device.type == "cpu" for t in result["state_dict"].values())
+    assert result["architecture"] == "conv" and result["objective"] == "beta_vae" and result["checks"]["mig"] == []
     model = load_beta_vae(result)
     assert model.n_latents == 4 and not model.training
     with pytest.raises(ValueError, match="lacks"):
         load_beta_vae({"n_latents": 4})
     with pytest.raises(ValueError, match="beta"):
         train_beta_vae.__wrapped__(beta=-1.0)
+    with pytest.raises(ValueError, match="num_checks"):
+        train_beta_vae.__wrapped__(beta=1.0, num_checks=-1)
+    with pytest.raises(ValueError, match="architecture"):
+        train_beta_vae.__wrapped__(beta=1.0, architecture="resnet", num_steps=1)
+
+
+def test_training_checks_the_model_on_held_out_images_as_it_learns():
+    params = dict(beta=4.0, seed=0, num_steps=30, batch_size=16, lr=1e-3, n_latents=4, subset=TINY_SUBSET,
+                  num_logs=3, architecture="mlp", objective="beta_tcvae", num_checks=3, check_size=64)
+    result = train_beta_vae.__wrapped__(**params)
+    checks = result["checks"]
+    assert checks["steps"] == check_steps(30, 3) and checks["steps"][-1] == 30
+    assert checks["images"] == [s * 16 for s in checks["steps"]]
+    assert np.all(np.diff(checks["seconds"]) > 0) and checks["seconds"][-1] <= result["history"]["seconds"] + 1e-6
+    assert checks["reconstruction"][-1] < checks["reconstruction"][0]
+    assert all(len(t) == 3 and len(r) == 3 for t, r in zip(checks["top"], checks["ratio"]))  # 3 varying factors
+    model = load_beta_vae(result)
+    assert result["architecture"] == "mlp" and model.n_latents == 4
+    # the last check is what the stored model gives on the same held-out images
+    from lecturelib.disentanglement import make_dsprites
+
+    images, factors = held_out_sample(make_dsprites(subset=TINY_SUBSET), 64)
+    mu, log_var = encode(model, images)
+    np.testing.assert_allclose(latent_report(mu, log_var, factors)["mig"], checks["mig"][-1], rtol=1e-6)
+
+
+def test_held_out_sample_and_check_steps():
+    from lecturelib.disentanglement import make_dsprites
+
+    data = make_dsprites(subset=TINY_SUBSET)
+    images, factors = held_out_sample(data, 20)
+    assert images.shape == (20, 1, 64, 64) and factors.shape == (20, 3)
+    np.testing.assert_array_equal(factors, held_out_sample(data, 20)[1])
+    with pytest.raises(ValueError, match="n must"):
+        held_out_sample(data, 1)
+    steps = check_steps(10_000, 5)
+    assert steps == [100, 316, 1000, 3162, 10_000]
+    assert check_steps(3, 10) == [1, 2, 3] and check_steps(100, 0) == []
 
 
 # ------------------------------------------------------------------ latent tools
@@ -189,8 +244,41 @@ def test_dominant_latents():
     top, ratio = dominant_latents(mi)
     np.testing.assert_array_equal(top, [0, 1, 2])
     np.testing.assert_allclose(ratio, [4.0, 1.0 / 0.9, np.inf])
+    # latent 1 inactive: it no longer competes, so latent 2 tops factor 1, margin over latent 0
+    top, ratio = dominant_latents(mi, np.array([True, False, True]))
+    np.testing.assert_array_equal(top, [0, 2, 2])
+    np.testing.assert_allclose(ratio, [20.0, 9.0, np.inf])
+    top, ratio = dominant_latents(mi, np.array([False, True, False]))  # one active latent: no runner-up
+    np.testing.assert_array_equal(top, [1, 1, 1]) and np.testing.assert_array_equal(ratio, np.inf)
     with pytest.raises(ValueError, match="non-negative"):
         dominant_latents(-mi)
+    for bad in (np.array([1, 0, 1]), np.zeros(3, bool), np.ones(2, bool)):
+        with pytest.raises(ValueError, match="active"):
+            dominant_latents(mi, bad)
+
+
+def test_latent_report_credits_only_active_latents():
+    rng = np.random.default_rng(0)
+    n = 4000
+    factors = rng.integers(0, 8, size=(n, 3))
+    mu = np.zeros((n, 4))
+    mu[:, 0] = factors[:, 0] + 0.1 * rng.standard_normal(n)   # latent 0 <- factor 0
+    mu[:, 2] = factors[:, 1] + 0.1 * rng.standard_normal(n)   # latent 2 <- factor 1
+    mu[:, 3] = factors[:, 2] + 0.1 * rng.standard_normal(n)   # latent 3 <- factor 2
+    mu[:, 1] = 1e-3 * (factors[:, 0] + factors[:, 1])          # latent 1: tiny, entangled, unused
+    log_var = np.full((n, 4), np.log(0.01))
+    log_var[:, 1] = 0.0                                        # its posterior is the prior: KL ~ 0
+    report = latent_report(mu, log_var, factors)
+    np.testing.assert_array_equal(report["active"], [True, False, True, True])
+    assert report["n_active"] == 3 and report["mi"].shape == (4, 3)
+    assert report["mi"][1].max() > 0.1  # min-max binning credits the unused latent with information...
+    np.testing.assert_array_equal(report["top"], [0, 2, 3])  # ...which the active-only ranking ignores
+    assert np.all(report["ratio"] > 10) and report["mig"] > 0.3
+    assert separates(report, [0, 1, 2]) and not separates(report, [0, 1, 2], min_ratio=1e9)
+    duplicated = {**report, "top": np.array([0, 0, 3])}
+    assert not separates(duplicated, [0, 1, 2])
+    with pytest.raises(ValueError, match="factors"):
+        latent_report(mu, log_var, factors[:10])
 
 
 def test_plot_helpers():
@@ -224,7 +312,7 @@ def test_beta_sweep_is_one_definition_for_chapter_and_command(monkeypatch):
     from lecturelib import disentanglement as dis
 
     betas, params = dis.beta_sweep("default")
-    assert betas == [1.0, 4.0, 8.0, 16.0] and params["subset"] is None and params["num_steps"] == 6_000
+    assert betas == [1.0, 4.0, 8.0, 16.0] and params["subset"] is None and params["num_steps"] == 6_000  # RECIPE
     tiny_betas, tiny = dis.beta_sweep("tiny")
     assert tiny["subset"] == dis.TINY_SUBSET and len(tiny_betas) == 3
     calls = []
@@ -248,3 +336,22 @@ def test_beta_sweep_is_one_definition_for_chapter_and_command(monkeypatch):
     assert [c["beta"] for c in calls] == [16.0, 1.0]
     with pytest.raises(SystemExit):
         dis.main(["--scale", "default", "--betas", "3"])
+
+
+def test_mlp_vae_shapes_and_errors():
+    from lecturelib.models import ARCHITECTURES, dsprites_vae
+
+    assert ARCHITECTURES == ("conv", "mlp")
+    model = dsprites_vae("mlp", 6, 3, seed=0)
+    x = torch.rand(5, 3, 64, 64)
+    mu, log_var = model.encode(x)
+    assert mu.shape == log_var.shape == (5, 6) and model.decode(mu).shape == (5, 3, 64, 64)
+    torch.testing.assert_close(dsprites_vae("mlp", 6, 3, seed=0).encode(x)[0], mu)  # seeded
+    with pytest.raises(ValueError, match="x must have shape"):
+        model.encode(torch.rand(5, 1, 64, 64))
+    with pytest.raises(ValueError, match="hidden"):
+        from lecturelib.models import MLPEncoder
+
+        MLPEncoder(4, 1, hidden=0)
+    with pytest.raises(ValueError, match="architecture"):
+        dsprites_vae("transformer")

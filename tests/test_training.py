@@ -102,3 +102,25 @@ def test_plot_history_draws_train_and_eval():
     history = History(steps=[1, 2], train={"loss": [2.0, 1.0]}, eval={"loss": [2.5, 1.5]})
     ax = plot_history(history)
     assert len(ax.lines) == 2
+
+
+def test_callback_sees_the_model_in_eval_mode_at_its_steps_and_its_time_is_not_counted():
+    import time
+
+    X, y = regression_problem()
+    model, loss_fn, data = torch.nn.Linear(5, 1), mse, (X, y)
+    seen = []
+
+    def callback(step, trained, seconds):
+        seen.append((step, trained.training, torch.is_grad_enabled()))
+        assert 0 < seconds < 0.2 * len(seen)  # the earlier pauses are not training time
+        time.sleep(0.2)
+
+    history = train(model, loss_fn, data, num_steps=12, batch_size=8, callback=callback, callback_steps=[3, 12],
+                    device="cpu")
+    assert seen == [(3, False, False), (12, False, False)]
+    assert history.seconds < 0.3  # the two 0.2 s pauses are left out
+    with pytest.raises(ValueError, match="callback"):
+        train(model, loss_fn, data, num_steps=2, callback_steps=[1])
+    with pytest.raises(ValueError, match="callback"):
+        train(model, loss_fn, data, num_steps=2, callback=callback, callback_steps=[0])
