@@ -130,7 +130,7 @@ HELD_OUT_SEED = 7_654_321
 """Seed of the held-out images on which training is checked (training batches use the model's seed)."""
 
 
-def beta_vae_loss(beta: float, objective: str = "beta_vae"):
+def beta_vae_loss(beta: float, objective: str = "beta_vae", warmup_steps: int = 0):
     """The training loss of :func:`train_beta_vae`: ``loss_fn(model, (x, eps))`` for :func:`lecturelib.training.train`.
 
     ``objective="beta_vae"``: ``reconstruction + beta * KL``, the negative β-weighted ELBO of Higgins
@@ -138,6 +138,9 @@ def beta_vae_loss(beta: float, objective: str = "beta_vae"):
     Batch means, in nats per image, with ``z = mu + sigma * eps``; the terms are logged too
     (``reconstruction`` is -log p(x|z), positive). It is the study's loss
     (:func:`lecturelib.study.jobs.vae_loss`), so chapters 7 and 9 train through one code path.
+    ``warmup_steps > 0`` weighs the regulariser by ``min(1, step / warmup_steps)`` (a linear KL
+    warm-up, Bowman et al. 2016), so the decoder learns to use the latents before the full
+    pressure of the regulariser can switch them off.
     """
     from lecturelib.study.batched import single_loss
     from lecturelib.study.jobs import vae_loss
@@ -147,7 +150,18 @@ def beta_vae_loss(beta: float, objective: str = "beta_vae"):
         raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective={objective!r} is not known; expected one of: {', '.join(OBJECTIVES)}")
-    return single_loss(vae_loss(objective), {"beta": float(beta)})
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, (int, np.integer)) or warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}")
+    inner = vae_loss(objective)
+    if warmup_steps == 0:
+        return single_loss(inner, {"beta": float(beta)})
+
+    def warmed_up(model, batch, hparams, step):
+        out = inner(model, batch, hparams, step)
+        weight = torch.clamp(step / warmup_steps, max=1.0)
+        return {**out, "loss": out["reconstruction"] + weight * out["regularizer"], "warmup": weight}
+
+    return single_loss(warmed_up, {"beta": float(beta)})
 
 
 def make_dsprites(variant: str = "binary", subset: Mapping[str, Sequence[int]] | None = None) -> DSprites:
@@ -194,10 +208,12 @@ def check_steps(num_steps: int, num_checks: int) -> list[int]:
 def train_beta_vae(*, beta: float, seed: int = 0, num_steps: int = 10_000, batch_size: int = 256,
                    lr: float = 5e-4, n_latents: int = 10, variant: str = "binary",
                    subset: dict[str, list[int]] | None = None, num_logs: int = 50, architecture: str = "conv",
-                   objective: str = "beta_vae", num_checks: int = 0, check_size: int = 10_000) -> dict[str, Any]:
+                   objective: str = "beta_vae", warmup_steps: int = 0, num_checks: int = 0,
+                   check_size: int = 10_000) -> dict[str, Any]:
     """Train a dSprites VAE with the β-VAE (or β-TCVAE) objective; trained once, then loaded.
 
-    The model is :func:`lecturelib.models.dsprites_vae` ``(architecture)``; the loss and the batch
+    The model is :func:`lecturelib.models.dsprites_vae` ``(architecture)``; the loss (:func:`beta_vae_loss`,
+    with its optional warm-up) and the batch
     stream are the study's (:func:`lecturelib.study.jobs.vae_loss`, :func:`~lecturelib.study.jobs.make_stream`:
     uniform draws over the grid, rendered on the training device, seeded by ``seed``). The device
     is ``LECTURELIB_DEVICE`` or ``"auto"``. With ``num_checks > 0`` the model is checked at that
@@ -216,7 +232,7 @@ def train_beta_vae(*, beta: float, seed: int = 0, num_steps: int = 10_000, batch
     from lecturelib.models import dsprites_vae
     from lecturelib.study.jobs import make_stream, memory_format
 
-    loss = beta_vae_loss(beta, objective)  # checks beta and objective
+    loss = beta_vae_loss(beta, objective, warmup_steps)  # checks beta, objective and warmup_steps
     for name, value in (("num_steps", num_steps), ("batch_size", batch_size), ("n_latents", n_latents),
                         ("check_size", check_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:

@@ -223,6 +223,48 @@ def traversal_grid(traversal: np.ndarray, values: np.ndarray, *, row_labels: lis
     return fig
 
 
+def traversal_animation(traversal: np.ndarray, values: np.ndarray, *, row_labels: list[str] | None = None,
+                        ax_size: float = 1.3, interval: int = 350) -> str:
+    """Latent traversals as an animation with a slider that works on a static web page (no kernel).
+
+    ``traversal`` ``(n_rows, n_values, C, H, W)`` or ``(n_rows, n_values, H, W)`` as for
+    :func:`traversal_grid`; frame ``j`` shows every row's image at offset ``values[j]`` side by side.
+    Returns the HTML of :meth:`matplotlib.animation.Animation.to_jshtml` (every frame pre-rendered as
+    a PNG, stepped by JavaScript): show it with ``IPython.display.HTML``.
+    """
+    from matplotlib import animation
+
+    traversal = np.asarray(traversal, dtype=float)
+    values = np.asarray(values, dtype=float).reshape(-1)
+    if traversal.ndim == 5:
+        traversal = traversal[:, :, 0] if traversal.shape[2] == 1 else traversal.transpose(0, 1, 3, 4, 2)
+    if traversal.ndim not in (4, 5) or traversal.shape[1] != len(values) or len(values) < 2:
+        raise ValueError(f"traversal must be (n_rows, n_values={len(values)} >= 2, [C,] H, W), got {traversal.shape}")
+    n_rows = traversal.shape[0]
+    if row_labels is not None and len(row_labels) != n_rows:
+        raise ValueError(f"give one label per row: {n_rows} rows, {len(row_labels)} labels")
+    fig, axes = plt.subplots(1, n_rows, figsize=(n_rows * ax_size + 0.2, ax_size + 0.6), squeeze=False)
+    shown = []
+    for i, ax in enumerate(axes[0]):
+        shown.append(ax.imshow(np.clip(traversal[i, 0], 0, 1), cmap="gray", vmin=0.0, vmax=1.0))
+        ax.set_xticks([]); ax.set_yticks([]); ax.grid(False)
+        if row_labels is not None:
+            ax.set_title(row_labels[i], fontsize=8)
+    heading = fig.suptitle("", fontsize=9)
+
+    def draw(j: int):
+        for i, image in enumerate(shown):
+            image.set_data(np.clip(traversal[i, j], 0, 1))
+        heading.set_text(f"offset t = {values[j]:+.2f}")
+        return [*shown, heading]
+
+    draw(0)
+    anim = animation.FuncAnimation(fig, draw, frames=len(values), interval=interval, blit=False)
+    html = anim.to_jshtml(default_mode="reflect")
+    plt.close(fig)
+    return html
+
+
 def mi_heatmap(mi: np.ndarray, factor_names: list[str] | tuple[str, ...], *, ax: plt.Axes | None = None,
                normalizer: np.ndarray | None = None, title: str | None = None) -> plt.Axes:
     """Heat map of a latent x factor matrix ``mi`` ``(n_latents, n_factors)``, values printed in each cell.

@@ -41,6 +41,10 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "mlp-tcvae-b10": {"architecture": "mlp", "objective": "beta_tcvae", "beta": 10.0, **_BUDGET},
     "mlp-bvae-b10-bs64": {"architecture": "mlp", "objective": "beta_vae", "beta": 10.0,
                           "num_steps": 48_000, "batch_size": 64, "lr": 5e-4},
+    "mlp-bvae-b10-bs64-warm": {"architecture": "mlp", "objective": "beta_vae", "beta": 10.0, "num_steps": 48_000,
+                               "batch_size": 64, "lr": 5e-4, "warmup_steps": 10_000},
+    "mlp-tcvae-b6-bs64-warm": {"architecture": "mlp", "objective": "beta_tcvae", "beta": 6.0, "num_steps": 48_000,
+                               "batch_size": 64, "lr": 5e-4, "warmup_steps": 10_000},
     "conv-bvae-b10": {"architecture": "conv", "objective": "beta_vae", "beta": 10.0,
                       "num_steps": 6_000, "batch_size": 128, "lr": 1e-3},
 }

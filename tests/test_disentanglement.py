@@ -97,6 +97,13 @@ def test_beta_vae_loss_is_reconstruction_plus_beta_kl():
             beta_vae_loss(bad)
     with pytest.raises(ValueError, match="objective"):
         beta_vae_loss(1.0, "factor_vae")
+    # warm-up: the regulariser's weight grows linearly with the training step, then stays at 1
+    warm = beta_vae_loss(4.0, warmup_steps=4)
+    for step in (1, 2, 3, 4, 5):
+        out = warm(model, (x, eps))
+        torch.testing.assert_close(out["loss"], out["reconstruction"] + min(1.0, step / 4) * 4.0 * out["kl"])
+    with pytest.raises(ValueError, match="warmup_steps"):
+        beta_vae_loss(1.0, warmup_steps=-1)
 
 
 def test_training_at_tiny_scale_decreases_the_loss_and_round_trips():
@@ -355,3 +362,17 @@ def test_mlp_vae_shapes_and_errors():
         MLPEncoder(4, 1, hidden=0)
     with pytest.raises(ValueError, match="architecture"):
         dsprites_vae("transformer")
+
+
+def test_traversal_animation_is_html_with_one_frame_per_offset():
+    from lecturelib.plotting import traversal_animation
+
+    frames = np.zeros((2, 4, 1, 8, 8))
+    frames[:, :, 0, 2, :] = np.linspace(0, 1, 4)[None, :, None]  # frames differ
+    html = traversal_animation(frames, np.linspace(-1, 1, 4), row_labels=["z0", "z1"])
+    assert html.count("data:image/png;base64") == 4 and "<script" in html
+    assert plt.get_fignums() == []  # no stray static figure
+    with pytest.raises(ValueError, match="n_values"):
+        traversal_animation(frames, np.zeros(3))
+    with pytest.raises(ValueError, match="label"):
+        traversal_animation(frames, np.zeros(4), row_labels=["z0"])
