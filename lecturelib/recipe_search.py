@@ -7,12 +7,14 @@ reconstruction and KL, MIG, and for position X, position Y and scale the top lat
 mutual information over the runner-up's (active latents only). The results are ordinary
 train-or-load artifacts, so a run that is interrupted resumes with the first candidate not stored::
 
-    python -m lecturelib.recipe_search run --out lecturelib/results/recipes --threads 1 [--names ...]
-    python -m lecturelib.recipe_search table --out lecturelib/results/recipes
+    python -m lecturelib.recipe_search run --out SEARCH_FOLDER --threads 1 [--names ...]
+    python -m lecturelib.recipe_search table --out SEARCH_FOLDER --json lecturelib/results/recipe_table.json
 
 ``run`` trains the candidates one after another; two runs over disjoint ``--names`` use the two
-cores of a laptop side by side (``--threads 1`` each). ``table`` prints the table and writes it to
-``OUT/table.json``, which the chapter reads.
+cores of a laptop side by side (``--threads 1`` each). ``table`` prints the table and writes it as
+JSON (default ``OUT/table.json``); the shipped :data:`TABLE` is what chapter 7 reads. Only the
+chosen recipe's models are shipped (copied into ``lecturelib/results/``); the other candidates'
+weights, about 9 MB each, stay in the search folder.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from lecturelib import artifacts
+
+TABLE = artifacts.SHIPPED_DIR / "recipe_table.json"
+"""The shipped table of the search (written by ``table --json``), read by chapter 7."""
 
 FACTORS: tuple[str, ...] = ("posX", "posY", "scale")
 """The factors a β-VAE is expected to put on latents of their own (the ones of the issue's target)."""
@@ -41,6 +46,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "mlp-tcvae-b10": {"architecture": "mlp", "objective": "beta_tcvae", "beta": 10.0, **_BUDGET},
     "mlp-bvae-b10-bs64": {"architecture": "mlp", "objective": "beta_vae", "beta": 10.0,
                           "num_steps": 48_000, "batch_size": 64, "lr": 5e-4},
+    "mlp-tcvae-b6-long": {"architecture": "mlp", "objective": "beta_tcvae", "beta": 6.0, **_BUDGET,
+                          "num_steps": 48_000},
     "mlp-bvae-b10-bs64-warm": {"architecture": "mlp", "objective": "beta_vae", "beta": 10.0, "num_steps": 48_000,
                                "batch_size": 64, "lr": 5e-4, "warmup_steps": 10_000},
     "mlp-tcvae-b6-bs64-warm": {"architecture": "mlp", "objective": "beta_tcvae", "beta": 6.0, "num_steps": 48_000,
@@ -114,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     run = commands.add_parser("run", help="train the candidates not yet stored in OUT")
     run.add_argument("--names", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES), metavar="NAME")
     run.add_argument("--threads", type=int, default=None, help="torch threads (default: LECTURELIB_THREADS or all)")
-    tab = commands.add_parser("table", help="print the table of the stored candidates, write OUT/table.json")
+    tab = commands.add_parser("table", help="print the table of the stored candidates and write it as JSON")
+    tab.add_argument("--json", type=Path, default=None, help="where to write the table (default: OUT/table.json)")
     for sub in (run, tab):
         sub.add_argument("--out", type=Path, required=True, help="folder of the candidates' stored results")
     args = parser.parse_args(argv)
@@ -135,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--out {args.out} is not a folder")
         rows = table(args.out)
         print(format_table(rows))
-        (args.out / "table.json").write_text(json.dumps(rows, indent=1) + "\n")
+        (args.json or args.out / "table.json").write_text(json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":
