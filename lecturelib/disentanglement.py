@@ -174,6 +174,13 @@ TINY_SUBSET: dict[str, list[int]] = {"shape": [2], "orientation": [0], "scale": 
 """The reduced dSprites of the tiny scale: hearts only, one orientation, 3 scales, 8 x 8 positions."""
 
 
+SHORT_CONV_TRAINING: dict[str, Any] = {"seed": 0, "num_steps": 6_000, "batch_size": 256, "lr": 5e-4, "n_latents": 10,
+                                       "variant": "binary", "subset": None}
+"""The convolutional β-VAEs this chapter shipped before its recipe search (β = 1 and 16; 6,000 steps of 256
+images, about two passes over dSprites, on a GPU): :func:`train_beta_vae` parameters, less ``beta``.
+Chapter 8 scores them as briefly trained models."""
+
+
 def beta_sweep(scale: str | None = None) -> tuple[list[float], dict[str, Any]]:
     """The β values and training settings of chapter 07's sweep at ``scale`` (default: the current one).
 
