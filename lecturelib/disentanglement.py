@@ -5,13 +5,16 @@ Used by chapter 7 ("Disentanglement and the β-VAE"). Three groups of functions:
 - **prior disentangling (ICA)**: :func:`cocktail_party_sources`, :func:`mixing_matrix` and
   :func:`match_sources` build the slide's model ``x = A z`` with independent non-Gaussian
   sources and score how well an unmixing recovers them (up to order, sign and scale);
-- **the β-VAE**: :func:`train_beta_vae` trains the standard dSprites conv VAE with the
-  β-weighted ELBO on streamed batches and is an :func:`~lecturelib.artifacts.artifact`
-  (trained once, loaded afterwards with its provenance); :func:`load_beta_vae` rebuilds the model;
+- **the β-VAE**: :func:`train_beta_vae` trains a dSprites VAE (fully connected or convolutional)
+  with the β-VAE or β-TCVAE loss (:func:`beta_vae_loss`, the study's) on streamed batches, checking
+  on held-out images as it learns, and is an :func:`~lecturelib.artifacts.artifact` (trained once,
+  loaded afterwards with its provenance); :func:`beta_sweep` is chapter 7's recipe and sweep (chosen
+  by :mod:`lecturelib.recipe_search`); :func:`load_beta_vae` rebuilds the model;
 - **what the latents carry**: :func:`encode`, :func:`kl_per_latent` (and where it goes,
   :func:`kl_decomposition`), :func:`latent_traversal`,
   :func:`dominant_latents` (on a latent x factor mutual-information matrix, which
-  :func:`lecturelib.metrics.mutual_info_matrix` computes) and :func:`aggregate_posterior_samples`
+  :func:`lecturelib.metrics.mutual_info_matrix` computes; active latents only in :func:`latent_report`,
+  whose :func:`separates` tells whether chosen factors have latents of their own) and :func:`aggregate_posterior_samples`
   (draws from the aggregate posterior, whose total correlation
   :func:`lecturelib.metrics.gaussian_total_correlation` estimates).
 
@@ -224,10 +227,10 @@ def train_beta_vae(*, beta: float, seed: int = 0, num_steps: int = 10_000, batch
                    check_size: int = 10_000) -> dict[str, Any]:
     """Train a dSprites VAE with the β-VAE (or β-TCVAE) objective; trained once, then loaded.
 
-    The model is :func:`lecturelib.models.dsprites_vae` ``(architecture)``; the loss (:func:`beta_vae_loss`,
-    with its optional warm-up) and the batch
-    stream are the study's (:func:`lecturelib.study.jobs.vae_loss`, :func:`~lecturelib.study.jobs.make_stream`:
-    uniform draws over the grid, rendered on the training device, seeded by ``seed``). The device
+    The model is :func:`lecturelib.models.dsprites_vae` ``(architecture)``. The loss
+    (:func:`beta_vae_loss`, with its optional warm-up) and the batch stream are the study's
+    (:func:`lecturelib.study.jobs.vae_loss`, :func:`~lecturelib.study.jobs.make_stream`: uniform
+    draws over the grid, rendered on the training device, seeded by ``seed``). The device
     is ``LECTURELIB_DEVICE`` or ``"auto"``. With ``num_checks > 0`` the model is checked at that
     many steps (:func:`check_steps`) on ``check_size`` held-out images (:func:`held_out_sample`):
     :func:`latent_report` plus the reconstruction, which shows disentanglement emerging with training.
