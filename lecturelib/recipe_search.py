@@ -104,6 +104,19 @@ def table(out: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def table_frame(rows: dict[str, dict[str, Any]]):
+    """The rows as a pandas DataFrame, one line per candidate: its recipe, then what it measured."""
+    import pandas as pd
+
+    return pd.DataFrame.from_dict({name: {
+        "objective": r["params"]["objective"], "β": r["params"]["beta"], "batch": r["params"]["batch_size"],
+        "lr": r["params"]["lr"], "warm-up steps": r["params"].get("warmup_steps", 0), "M images": r["images"] / 1e6,
+        "images/s": r["images_per_second"], "threads": r["threads"], "minutes": r["minutes"],
+        "-log p(x|μ)": r["reconstruction"], "KL": r["kl"], "active": r["n_active"], "MIG": r["mig"],
+        **{f"{f} ratio": r["ratio"][f] for f in FACTORS}, "split": r["separated"]} for name, r in rows.items()},
+        orient="index")
+
+
 def format_table(rows: dict[str, dict[str, Any]]) -> str:
     """The rows as a plain-text table (ratios: top latent's MI / runner-up's, active latents only)."""
     head = (f"{'candidate':<20} {'img/s':>6} {'thr':>3} {'min':>5} {'images':>8} {'recon':>6} {'KL':>5} "

@@ -45,6 +45,9 @@ def test_summarize_reads_the_last_check_and_tells_a_split():
     assert not rs.summarize(fake_result([0, 3, 2, 3, 4], [1.0, 3.0, 1.0, 2.5, 2.0]), NAMES)["separated"]
     text = rs.format_table({"a": row})
     assert "a " in text and "yes" in text and "0.250" in text
+    frame = rs.table_frame({"a": {**row, "params": {"objective": "beta_vae", "beta": 4.0, "batch_size": 64, "lr": 1e-3}}})
+    assert frame.loc["a", "MIG"] == 0.25 and frame.loc["a", "posY ratio"] == 2.0 and frame.loc["a", "warm-up steps"] == 0
+    assert frame["MIG"].dtype == float and bool(frame.loc["a", "split"])
 
 
 def test_run_then_table_resumes_from_stored_results(tmp_path, monkeypatch, capsys):
