@@ -471,12 +471,13 @@ def latent_report(mu: np.ndarray, log_var: np.ndarray, factors: np.ndarray, *, n
 def separates(report: Mapping[str, Any], factors: Sequence[int], *, min_ratio: float = 2.0) -> bool:
     """Whether each factor in ``factors`` (column indices) has its own active latent with ``ratio >= min_ratio``.
 
-    ``report`` is a :func:`latent_report`. The factors' top latents must be active and all different.
+    ``report`` is a :func:`latent_report` (or any mapping with its ``top``, ``ratio`` and ``n_active``,
+    such as one check of :func:`train_beta_vae`). Its top latents are chosen among the active ones,
+    so they must all differ, and some latent must be active (else the ratios mean nothing).
     """
     top = np.asarray(report["top"])[list(factors)]
     ratio = np.asarray(report["ratio"])[list(factors)]
-    return bool(np.all(np.asarray(report["active"])[top]) and len(set(top.tolist())) == len(top)
-                and np.all(ratio >= min_ratio))
+    return bool(report["n_active"] > 0 and len(set(top.tolist())) == len(top) and np.all(ratio >= min_ratio))
 
 
 @torch.no_grad()

@@ -78,9 +78,11 @@ def _use_folder(out: Path) -> None:
 def summarize(result: dict[str, Any], factor_names: tuple[str, ...]) -> dict[str, Any]:
     """One row of the table from a stored result: the last check, and the curve of MIG against images."""
     checks = result["checks"]
+    from lecturelib.disentanglement import separates
+
     idx = [factor_names.index(f) for f in FACTORS]
     top, ratio = checks["top"][-1], checks["ratio"][-1]
-    separated = len({top[i] for i in idx}) == len(idx) and all(ratio[i] >= 2.0 for i in idx)
+    separated = separates({"top": top, "ratio": ratio, "n_active": checks["n_active"][-1]}, idx)
     return {"images": checks["images"][-1], "minutes": checks["seconds"][-1] / 60,
             "images_per_second": result["images_per_second"], "threads": result["threads"],
             "reconstruction": checks["reconstruction"][-1], "kl": checks["kl"][-1], "mig": checks["mig"][-1],
@@ -149,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--threads must be >= 1, got {args.threads}")
         set_threads(args.threads)
         _use_folder(args.out)
-        os.environ.setdefault(artifacts.COMMAND_ENV, f"python -m lecturelib.recipe_search run --out {args.out}")
+        # The folder does not change a result, and a path on this machine means nothing elsewhere.
+        os.environ.setdefault(artifacts.COMMAND_ENV, "python -m lecturelib.recipe_search run --out SEARCH_FOLDER")
         from lecturelib.disentanglement import train_beta_vae
 
         for name in args.names:

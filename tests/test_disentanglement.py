@@ -284,6 +284,7 @@ def test_latent_report_credits_only_active_latents():
     assert separates(report, [0, 1, 2]) and not separates(report, [0, 1, 2], min_ratio=1e9)
     duplicated = {**report, "top": np.array([0, 0, 3])}
     assert not separates(duplicated, [0, 1, 2])
+    assert not separates({**report, "n_active": 0}, [0, 1, 2])  # nothing active: ratios mean nothing
     with pytest.raises(ValueError, match="factors"):
         latent_report(mu, log_var, factors[:10])
 
