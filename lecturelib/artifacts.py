@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -48,6 +49,8 @@ COMMAND_ENV = "LECTURELIB_COMMAND"  # the command recorded in the provenance
 RECOMPUTE_ENV = "LECTURELIB_RECOMPUTE"
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_CHECKPOINT: ContextVar[Path | None] = ContextVar("lecturelib_artifact_checkpoint", default=None)
 
 
 @dataclass(frozen=True)
@@ -159,8 +162,13 @@ def train_or_load(name: str, compute: Callable[[], Any], params: dict[str, Any],
         if verbose:
             print(f"Loaded {provenance.describe()} (from {path.parent.name}/{path.name}).")
         return value, provenance
+    directory = Path(os.environ.get(WRITE_ENV) or cache_dir())
     start = time.perf_counter()
-    value = compute()
+    token = _CHECKPOINT.set(directory / f"{artifact_key(name, params, scale)}.checkpoint.pt")
+    try:
+        value = compute()
+    finally:
+        _CHECKPOINT.reset(token)
     seconds = time.perf_counter() - start
     command = os.environ.get(COMMAND_ENV) or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) or "python"
     if "ipykernel" in command or "pytest" in command:
@@ -168,7 +176,6 @@ def train_or_load(name: str, compute: Callable[[], Any], params: dict[str, Any],
     provenance = Provenance(name=name, key=artifact_key(name, params, scale), scale=scale, params=params,
                             command=command, date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                             seconds=round(seconds, 2), versions=versions(), hardware=hardware())
-    directory = Path(os.environ.get(WRITE_ENV) or cache_dir())
     target = directory / f"{provenance.key}.pt"
     buffer = io.BytesIO()  # serialise first, so the file on disk is written atomically
     torch.save(value, buffer)
@@ -177,6 +184,16 @@ def train_or_load(name: str, compute: Callable[[], Any], params: dict[str, Any],
     if verbose:
         print(f"Computed {provenance.describe()}; saved to {target}.")
     return value, provenance
+
+
+def checkpoint_path() -> Path | None:
+    """Where the result being computed by :func:`train_or_load` may keep a training checkpoint, else ``None``.
+
+    ``<folder the result will be written to>/<key>.checkpoint.pt``: a long training run that is
+    interrupted (Ctrl-C, a closed laptop, a Colab timeout) resumes from it when the same result is
+    asked for again (see the ``checkpoint`` argument of :func:`lecturelib.training.train`).
+    """
+    return _CHECKPOINT.get()
 
 
 def artifact(name: str) -> Callable[[F], F]:

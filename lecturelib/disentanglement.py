@@ -32,7 +32,7 @@ import torch
 from scipy import signal
 from scipy.optimize import linear_sum_assignment
 
-from lecturelib.artifacts import artifact
+from lecturelib.artifacts import artifact, checkpoint_path
 from lecturelib.config import resolve_device, scaled
 from lecturelib.data.dsprites import DSprites
 from lecturelib.metrics import gaussian_total_correlation, mig, mutual_info_matrix
@@ -275,9 +275,12 @@ def train_beta_vae(*, beta: float, seed: int = 0, num_steps: int = 10_000, batch
                                ("kl", float(report["kl_per_latent"].sum()))):
                 checks[key].append(value)
 
+    # an interrupted run resumes from its checkpoint (next to where its result will be stored)
     history = train(model, loss_fn, make_stream(data, n_latents, device), num_steps=num_steps,
                     batch_size=batch_size, lr=lr, seed=seed, device=device, num_logs=num_logs,
-                    callback=check if steps else None, callback_steps=steps)
+                    callback=check if steps else None, callback_steps=steps,
+                    checkpoint=checkpoint_path(), checkpoint_every=500,
+                    extra_state={"checks": checks, "loss": loss.state})
     state = {name: tensor.detach().to("cpu", memory_format=torch.contiguous_format).clone()
              for name, tensor in model.state_dict().items()}
     return {"state_dict": state, "n_latents": n_latents, "n_channels": data.channels, "beta": float(beta),

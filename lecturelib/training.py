@@ -11,10 +11,13 @@ device and read back only at log points, so the loop has no host synchronisation
 from __future__ import annotations
 
 import math
+import os
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence, Union
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 import torch
@@ -99,7 +102,8 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
           num_logs: int = 50, seed: int = 0, device: str | torch.device = "auto",
           progress: bool | None = None, grad_clip: float | None = None,
           callback: Callable[[int, torch.nn.Module, float], None] | None = None,
-          callback_steps: Iterable[int] = ()) -> History:
+          callback_steps: Iterable[int] = (), checkpoint: str | os.PathLike | None = None,
+          checkpoint_every: int = 500, extra_state: Mapping[str, dict] | None = None) -> History:
     """Train ``model`` to minimise ``loss_fn(model, batch)["loss"]``; return the :class:`History`.
 
     Parameters
@@ -117,6 +121,12 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
         ``callback_steps``, with the model in eval mode and without gradients (e.g. to measure how a
         representation emerges); ``seconds`` is the training time so far. Time spent in the callback
         is not training time: it counts neither there nor in ``history.seconds``.
+    checkpoint, checkpoint_every : a file where the whole training state (model, optimiser, random
+        generators, history, step) is written atomically every ``checkpoint_every`` steps. If the
+        file exists when training starts, training resumes from it and ends as the uninterrupted run
+        would have; the file is deleted when training finishes. For runs of hours on a laptop.
+    extra_state : dicts of the caller's own state (e.g. what a callback recorded, or a loss's step
+        counter), saved with each checkpoint and updated in place on resume.
     """
     device = resolve_device(device)
     streaming = callable(data) and not isinstance(data, (torch.Tensor, np.ndarray))
@@ -144,14 +154,34 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
     if callback_at and (callback is None or min(callback_at) < 1):
         raise ValueError("callback_steps need a callback and must be steps >= 1")
     paused = 0.0
+    first_step = 1
+    fingerprint = {"num_steps": num_steps, "batch_size": batch_size, "seed": seed}
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    if checkpoint is not None:
+        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be an int >= 1, got {checkpoint_every!r}")
+        if checkpoint.exists():
+            saved = _load_checkpoint(checkpoint, fingerprint)
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            generator.set_state(saved["generator"])
+            torch.set_rng_state(saved["torch_rng"])
+            history = History(**saved["history"])
+            sums = {k: v.to(device) for k, v in saved["sums"].items()}
+            since_log, order = saved["since_log"], saved["order"].to(device)
+            paused = -saved["seconds"]  # training time before the interruption
+            first_step = saved["step"] + 1
+            for name, values in (extra_state or {}).items():
+                values.clear()
+                values.update(saved["extra"][name])
     show = progress if progress is not None else (num_steps >= 1000 and sys.stderr.isatty())
     bar = None
     if show:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=num_steps, desc="training", leave=False)
+        bar = tqdm(total=num_steps, initial=first_step - 1, desc="training", leave=False)
     start = time.perf_counter()
-    for step in range(1, num_steps + 1):
+    for step in range(first_step, num_steps + 1):
         if streaming:
             batch = tuple(t.to(device, non_blocking=True) for t in data(batch_size, generator))
         else:
@@ -188,10 +218,46 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
                 callback(step, model, pause - start - paused)
             model.train()
             paused += time.perf_counter() - pause
+        if checkpoint is not None and step % checkpoint_every == 0 and step < num_steps:
+            pause = time.perf_counter()
+            _save_checkpoint(checkpoint, {
+                **fingerprint, "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "history": asdict(history),
+                "sums": {k: v.cpu() for k, v in sums.items()}, "since_log": since_log, "order": order.cpu(),
+                "seconds": pause - start - paused, "extra": {k: dict(v) for k, v in (extra_state or {}).items()}})
+            paused += time.perf_counter() - pause
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     model.eval()
     history.seconds = time.perf_counter() - start - paused
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     return history
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically: an interrupted write leaves the previous checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(state, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_checkpoint(path: Path, fingerprint: Mapping[str, int]) -> dict[str, Any]:
+    """The state saved by :func:`_save_checkpoint`, checked to belong to a run with these settings."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)  # our own file, written by train()
+    except Exception as error:  # a truncated or foreign file: say which one
+        raise ValueError(f"checkpoint {path} cannot be read ({error}); delete it to train from the start") from error
+    found = {k: saved.get(k) for k in fingerprint} if isinstance(saved, dict) else {}
+    if found != dict(fingerprint):
+        raise ValueError(f"checkpoint {path} belongs to a run with {found}, not {dict(fingerprint)}; "
+                         "delete it to train from the start")
+    return saved

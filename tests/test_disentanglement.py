@@ -381,3 +381,41 @@ def test_traversal_animation_is_html_with_one_frame_per_offset():
         traversal_animation(frames, np.zeros(3))
     with pytest.raises(ValueError, match="label"):
         traversal_animation(frames, np.zeros(4), row_labels=["z0"])
+
+
+def test_an_interrupted_beta_vae_resumes_from_its_checkpoint(monkeypatch, tmp_path):
+    import lecturelib.disentanglement as dis
+    from lecturelib import artifacts, training
+
+    monkeypatch.setenv(artifacts.WRITE_ENV, str(tmp_path))
+    monkeypatch.setenv(artifacts.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv("LECTURELIB_SCALE", "tiny")
+    params = dict(beta=4.0, seed=0, num_steps=30, batch_size=16, lr=1e-3, n_latents=4, subset=TINY_SUBSET,
+                  num_logs=3, architecture="mlp", objective="beta_tcvae", warmup_steps=12, num_checks=3,
+                  check_size=64)
+    reference = train_beta_vae.__wrapped__(**params)
+    assert artifacts.checkpoint_path() is None  # only set while a result is being computed
+
+    def killed_at_step_25(*args, **kwargs):  # checkpoints every 10 steps, then dies after step 25
+        seen = kwargs["callback"]
+        kwargs.update(checkpoint_every=10, callback_steps=[*kwargs["callback_steps"], 25])
+
+        def callback(step, model, seconds):
+            if step == 25:
+                raise KeyboardInterrupt
+            seen(step, model, seconds)
+        kwargs["callback"] = callback
+        return training.train(*args, **kwargs)
+
+    monkeypatch.setattr(dis, "train", killed_at_step_25)
+    with pytest.raises(KeyboardInterrupt):
+        train_beta_vae(**params)
+    partial = list(tmp_path.glob("*.checkpoint.pt"))
+    assert len(partial) == 1 and not list(tmp_path.glob("*-tiny-*[0-9a-f].pt"))
+    monkeypatch.setattr(dis, "train", training.train)
+    resumed = train_beta_vae(**params)  # resumes at step 21, with the warm-up's step count and the checks so far
+    assert not partial[0].exists()
+    for name, tensor in reference["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][name], tensor, rtol=0, atol=0)
+    for key in ("steps", "images", "mig", "top", "ratio", "n_active", "reconstruction", "kl"):
+        assert resumed["checks"][key] == reference["checks"][key]

@@ -124,3 +124,59 @@ def test_callback_sees_the_model_in_eval_mode_at_its_steps_and_its_time_is_not_c
         train(model, loss_fn, data, num_steps=2, callback_steps=[1])
     with pytest.raises(ValueError, match="callback"):
         train(model, loss_fn, data, num_steps=2, callback=callback, callback_steps=[0])
+
+
+class _Interrupt(Exception):
+    """Stands for a killed process: raised from a callback after some steps."""
+
+
+def _stop_at(step_to_stop):
+    def callback(step, model, seconds):
+        if step == step_to_stop:
+            raise _Interrupt
+    return callback
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_and_ends_as_the_uninterrupted_one(tmp_path):
+    X, y = regression_problem()
+    noisy = lambda model, batch: {**mse(model, batch), "loss": mse(model, batch)["loss"]  # noqa: E731
+                                  + 1e-3 * torch.randn(()).abs()}  # uses torch's global generator too
+    kwargs = dict(num_steps=40, batch_size=24, seed=5, num_logs=8, device="cpu", lr=0.01)
+
+    torch.manual_seed(0)
+    reference_model = torch.nn.Linear(5, 1)
+    reference = train(reference_model, noisy, (X, y), **kwargs)
+
+    path = tmp_path / "run.checkpoint.pt"
+    torch.manual_seed(0)
+    model = torch.nn.Linear(5, 1)
+    record = {"calls": 0}
+    with pytest.raises(_Interrupt):  # killed at step 27: the last checkpoint is step 20
+        train(model, noisy, (X, y), checkpoint=path, checkpoint_every=10, callback=_stop_at(27),
+              callback_steps=[27], extra_state={"record": record}, **kwargs)
+    assert path.exists()
+    record["calls"] = 99  # changed after the checkpoint: restored on resume
+    torch.manual_seed(123)  # a new process: other global random state, fresh weights
+    model = torch.nn.Linear(5, 1)
+    resumed = train(model, noisy, (X, y), checkpoint=path, checkpoint_every=10, extra_state={"record": record},
+                    **kwargs)
+    assert record == {"calls": 0} and not path.exists()
+    assert resumed.steps == reference.steps and resumed.train == reference.train
+    for got, expected in zip(model.parameters(), reference_model.parameters()):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    assert resumed.seconds > 0
+
+
+def test_a_checkpoint_of_another_run_or_a_corrupt_one_is_refused_by_name(tmp_path):
+    X, y = regression_problem()
+    path = tmp_path / "run.checkpoint.pt"
+    with pytest.raises(_Interrupt):
+        train(torch.nn.Linear(5, 1), mse, (X, y), num_steps=20, batch_size=8, device="cpu", checkpoint=path,
+              checkpoint_every=5, callback=_stop_at(7), callback_steps=[7])
+    with pytest.raises(ValueError, match=r"run.checkpoint.pt belongs to a run with .*delete it"):
+        train(torch.nn.Linear(5, 1), mse, (X, y), num_steps=30, batch_size=8, device="cpu", checkpoint=path)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=r"run.checkpoint.pt cannot be read.*delete it"):
+        train(torch.nn.Linear(5, 1), mse, (X, y), num_steps=20, batch_size=8, device="cpu", checkpoint=path)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        train(torch.nn.Linear(5, 1), mse, (X, y), num_steps=20, device="cpu", checkpoint=path, checkpoint_every=0)

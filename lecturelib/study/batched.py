@@ -53,7 +53,9 @@ def single_loss(loss_fn: StackedLoss, hparams: Mapping[str, float]) -> Callable[
     """``loss_fn`` for one model with fixed ``hparams``, as :func:`lecturelib.training.train` expects.
 
     The step passed to ``loss_fn`` counts the calls made in training mode (1, 2, ...), as in the
-    stacked trainer; evaluation calls (model in eval mode) see the last training step.
+    stacked trainer; evaluation calls (model in eval mode) see the last training step. The count is
+    ``loss.state["step"]``, which a resumed training run restores (``extra_state`` of
+    :func:`lecturelib.training.train`).
     """
     state = {"step": 0}
 
@@ -64,6 +66,7 @@ def single_loss(loss_fn: StackedLoss, hparams: Mapping[str, float]) -> Callable[
         hp = {k: torch.as_tensor(v, dtype=ref.dtype, device=ref.device) for k, v in hparams.items()}
         return loss_fn(model, batch, hp, torch.tensor(float(max(state["step"], 1)), device=ref.device))
 
+    loss.state = state
     return loss
 
 
