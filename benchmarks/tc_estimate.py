@@ -13,7 +13,7 @@ on the same dSprites stream, in one run, timed in alternation (``--repeats`` rou
 a change in the machine's load affects both alike. The TC term alone (forward and backward) is
 timed too.
 
-    python benchmarks/tc_estimate.py                      # 1 thread, batch 1024
+    python benchmarks/tc_estimate.py                      # 1 and 2 threads, batch 1024
     python benchmarks/tc_estimate.py --threads 2 --batch-size 256 1024
 """
 
@@ -83,24 +83,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch-size", type=int, nargs="+", default=[1024])
     parser.add_argument("--steps", type=int, default=10, help="timed training steps per round")
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("LECTURELIB_THREADS", "1")))
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU thread counts (default 1 2)")
     parser.add_argument("--repeats", type=int, default=3, help="alternating timed rounds of each (median)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     print(f"chapter 7's recipe (fully connected VAE, β-TCVAE β=6, 10 latents) on the CPU; torch {torch.__version__}, "
-          f"python {platform.python_version()}, {args.threads} thread(s)")
-    header = (f"{'batch':>6} {'TC ref (ms)':>12} {'TC ours (ms)':>13} {'step ref (img/s)':>17} "
+          f"python {platform.python_version()}, {os.cpu_count()} cores; reference = autograd through all pairs")
+    header = (f"{'threads':>7} {'batch':>6} {'TC ref (ms)':>12} {'TC ours (ms)':>13} {'step ref (img/s)':>17} "
               f"{'step ours (img/s)':>18} {'speed-up':>9}")
     print(header)
     print("-" * len(header))
-    for batch_size in args.batch_size:
+    for threads, batch_size in ((t, b) for t in args.threads for b in args.batch_size):
+        torch.set_num_threads(threads)
         tc_ref, tc_ours = tc_seconds(batch_size, True), tc_seconds(batch_size, False)
         rounds: dict[bool, list[float]] = {True: [], False: []}
         for _ in range(args.repeats):
             for reference in (True, False):
                 rounds[reference].append(images_per_second(batch_size, args.steps, reference))
         ref, ours = statistics.median(rounds[True]), statistics.median(rounds[False])
-        print(f"{batch_size:>6} {1e3 * tc_ref:>12.1f} {1e3 * tc_ours:>13.1f} {ref:>17,.0f} {ours:>18,.0f} "
+        print(f"{threads:>7} {batch_size:>6} {1e3 * tc_ref:>12.1f} {1e3 * tc_ours:>13.1f} {ref:>17,.0f} {ours:>18,.0f} "
               f"{ours / ref:>8.2f}x", flush=True)
 
 

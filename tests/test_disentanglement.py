@@ -344,6 +344,12 @@ def test_beta_sweep_is_one_definition_for_chapter_and_command(monkeypatch):
 
     assert os.environ["LECTURELIB_COMMAND"] == "python -m lecturelib.disentanglement --scale default"
     calls.clear()
+    dis.main(["--scale", "default", "--betas", "1", "--longer"])  # the longest run comes last
+    assert calls == [dict(beta=1.0, **params), dict(beta=dis.LONGER_BETA, **dis.longer_training("default"))]
+    assert dis.longer_training("default") == {**params, "num_steps": 2 * params["num_steps"]}
+    assert {**dis.longer_training("default"), "beta": dis.LONGER_BETA} == candidate_params("mlp-tcvae-b6-bs1024-warm-long")
+    assert dis.LONGER_BETA in betas
+    calls.clear()
     dis.main(["--scale", "default", "--betas", "6", "1"])  # chosen values first, e.g. the large β
     assert [c["beta"] for c in calls] == [6.0, 1.0]
     with pytest.raises(SystemExit):
