@@ -253,9 +253,9 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 def _load_checkpoint(path: Path, fingerprint: Mapping[str, int]) -> dict[str, Any]:
     """The state saved by :func:`_save_checkpoint`, checked to belong to a run with these settings."""
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)  # our own file, written by train()
+        saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a truncated or foreign file: say which one
-        raise ValueError(f"checkpoint {path} cannot be read ({error}); delete it to train from the start") from error
+        raise ValueError(f"checkpoint {path} cannot be read ({type(error).__name__}); delete it to train from the start") from error
     found = {k: saved.get(k) for k in fingerprint} if isinstance(saved, dict) else {}
     if found != dict(fingerprint):
         raise ValueError(f"checkpoint {path} belongs to a run with {found}, not {dict(fingerprint)}; "
