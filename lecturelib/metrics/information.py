@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lecturelib.metrics._validation import check_codes, check_pair, check_positive_int, varying_factors
+from lecturelib.validation import check_codes, check_int, check_pair, varying_factors
 
 __all__ = [
     "discretize",
@@ -54,7 +54,7 @@ def discretize(codes: np.ndarray, num_bins: int = 20) -> np.ndarray:
     int64 array (n_samples, n_latents) with values in ``0 .. num_bins - 1``.
     """
     codes = check_codes(codes, min_samples=1)
-    num_bins = check_positive_int(num_bins, "num_bins")
+    num_bins = check_int(num_bins, "num_bins", minimum=1)
     out = np.empty(codes.shape, dtype=np.int64)
     for j in range(codes.shape[1]):  # a loop over latents (about 10), not over samples
         edges = np.histogram_bin_edges(codes[:, j], bins=num_bins)
