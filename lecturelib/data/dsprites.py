@@ -40,7 +40,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lecturelib.config import resolve_device
-from lecturelib.validation import check_int, check_rng
+from lecturelib.validation import check_finite, check_int, check_rng
 
 SHAPES: tuple[str, ...] = ("square", "ellipse", "heart")
 """Names of the shape classes, in the order of the ``shape`` factor."""
@@ -95,6 +95,14 @@ def _snap(values: np.ndarray) -> np.ndarray:
     for target in (-1.0, 0.0, 1.0):
         out[np.abs(out - target) < 1e-12] = target
     return out
+
+
+def _host_array(values: object, name: str) -> np.ndarray:
+    """``values`` (a number, sequence, array or tensor) as a real numeric numpy array, or ``ValueError`` naming it."""
+    array = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    return array
 
 
 def _as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
@@ -292,10 +300,19 @@ class DSprites(Dataset):
 
         ``shape`` int class ``(n,)``; ``scale`` (any positive value, 1 = the largest grid sprite),
         ``orientation`` in radians, ``pos_x``/``pos_y`` in [0, 1], each ``(n,)``. Rendered on the
-        CPU in float64 for the geometry; used to check symmetries at angles off the grid.
+        CPU in float64 for the geometry; used to check symmetries at angles off the grid. Every value
+        must be finite; ``shape`` may be a float array only if it holds whole numbers.
         """
-        shape_t = torch.as_tensor(np.asarray(shape), dtype=torch.long).reshape(-1)
-        vals = [np.asarray(v, dtype=np.float64).reshape(-1) for v in (scale, orientation, pos_x, pos_y)]
+        shape_a = _host_array(shape, "shape").reshape(-1)
+        if not (np.issubdtype(shape_a.dtype, np.integer) or (np.issubdtype(shape_a.dtype, np.floating)
+                                                             and np.all(shape_a == np.round(shape_a)))):
+            raise ValueError(f"shape must hold integer class indices in {{0, 1, 2}}, got {shape!r}")
+        shape_t = torch.as_tensor(shape_a.astype(np.int64))
+        vals = []
+        for name, v in (("scale", scale), ("orientation", orientation), ("pos_x", pos_x), ("pos_y", pos_y)):
+            v = _host_array(v, name).astype(np.float64).reshape(-1)
+            check_finite(v, name)
+            vals.append(v)
         n = shape_t.numel()
         if any(v.size != n for v in vals):
             raise ValueError("shape, scale, orientation, pos_x and pos_y must all have n values")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lecturelib.validation import check_codes, check_int, check_pair, varying_factors
+from lecturelib.validation import check_codes, check_factors, check_int, check_pair, varying_factors
 
 __all__ = [
     "discretize",
@@ -120,8 +120,14 @@ def mutual_info_matrix(codes: np.ndarray, factors: np.ndarray, num_bins: int = 2
 
 
 def factor_entropy(factors: np.ndarray) -> np.ndarray:
-    """Plug-in entropy :math:`H(v_k)` in nats of each factor column: array (n_factors,)."""
-    factors, _ = _relabel(np.asarray(factors))
+    """Plug-in entropy :math:`H(v_k)` in nats of each factor column: array (n_factors,).
+
+    ``factors``: int array (n_samples, n_factors) of class indices, as every metric takes them.
+    """
+    factors = check_factors(factors)
+    if factors.shape[0] == 0:
+        raise ValueError(f"factors needs at least one sample, got shape {factors.shape}")
+    factors, _ = _relabel(factors)
     size = int(factors.max()) + 1
     counts = np.stack([np.bincount(factors[:, k], minlength=size) for k in range(factors.shape[1])])
     return _entropy_of_counts(counts.astype(np.float64), axis=1)
