@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lecturelib.validation import check_finite, check_int, check_number
+
 __all__ = [
     "ACTIVATIONS",
     "Autoencoder",
@@ -62,12 +64,6 @@ OUTPUTS: tuple[str, ...] = ("sigmoid", "linear")
 # --------------------------------------------------------------------------------------------
 # validation helpers
 # --------------------------------------------------------------------------------------------
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is not known; expected one of: {', '.join(allowed)}")
@@ -153,9 +149,9 @@ class Autoencoder(_AutoencoderBase):
     def __init__(self, n_features: int, n_code: int, hidden: tuple[int, ...] = (), *,
                  activation: str = "relu", code_activation: str = "linear", output: str = "sigmoid") -> None:
         super().__init__()
-        self.n_features = _positive_int("n_features", n_features)
-        self.n_code = _positive_int("n_code", n_code)
-        hidden = tuple(_positive_int("hidden", h) for h in hidden)
+        self.n_features = check_int(n_features, "n_features", minimum=1)
+        self.n_code = check_int(n_code, "n_code", minimum=1)
+        hidden = tuple(check_int(h, "hidden", minimum=1) for h in hidden)
         _choice("activation", activation, ACTIVATIONS)
         self.code_activation = _choice("code_activation", code_activation, ACTIVATIONS)
         self.output = _choice("output", output, OUTPUTS)
@@ -198,15 +194,12 @@ class TiedAutoencoder(_AutoencoderBase):
                  output: str = "sigmoid", step: float = 1.0, threshold: float = 0.0,
                  bias: bool = True) -> None:
         super().__init__()
-        self.n_features = _positive_int("n_features", n_features)
-        self.n_code = _positive_int("n_code", n_code)
+        self.n_features = check_int(n_features, "n_features", minimum=1)
+        self.n_code = check_int(n_code, "n_code", minimum=1)
         self.code_activation = _choice("code_activation", code_activation, ACTIVATIONS + ("soft_threshold",))
         self.output = _choice("output", output, OUTPUTS)
-        if not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
-            raise ValueError(f"step must be a positive finite number, got {step!r}")
-        if not (isinstance(threshold, (int, float)) and threshold >= 0):
-            raise ValueError(f"threshold must be a non-negative number, got {threshold!r}")
-        self.step = float(step)
+        self.step = check_number(step, "step", minimum=0, strict=True)
+        threshold = check_number(threshold, "threshold", minimum=0)
         bound = 1.0 / math.sqrt(self.n_features)
         self.weight = nn.Parameter(torch.empty(self.n_code, self.n_features).uniform_(-bound, bound))
         soft = self.code_activation == "soft_threshold"
@@ -226,8 +219,10 @@ class TiedAutoencoder(_AutoencoderBase):
         D = torch.as_tensor(np.asarray(D) if not isinstance(D, torch.Tensor) else D).detach()
         if D.ndim != 2:
             raise ValueError(f"D must have shape (n_atoms, n_features), got {tuple(D.shape)}")
-        if not (isinstance(lam, (int, float)) and lam >= 0):
-            raise ValueError(f"lam must be a non-negative number, got {lam!r}")
+        check_finite(D, "D")
+        lam = check_number(lam, "lam", minimum=0)
+        if lipschitz is not None:
+            lipschitz = check_number(lipschitz, "lipschitz", minimum=0, strict=True)
         if lipschitz is None:
             lipschitz = float(torch.linalg.matrix_norm(D.double(), ord=2)) ** 2
         model = cls(D.shape[1], D.shape[0], code_activation="soft_threshold", output=output,
@@ -271,11 +266,11 @@ class ConvAutoencoder(_AutoencoderBase):
     def __init__(self, side: int = 28, n_code: int = 32, channels: tuple[int, int] = (16, 32), *,
                  code_activation: str = "linear", output: str = "sigmoid") -> None:
         super().__init__()
-        side = _positive_int("side", side)
+        side = check_int(side, "side", minimum=1)
         if side % 4:
             raise ValueError(f"side must be divisible by 4, got {side}")
-        c1, c2 = (_positive_int("channels", c) for c in channels)
-        self.side, self.n_features, self.n_code = side, side * side, _positive_int("n_code", n_code)
+        c1, c2 = (check_int(c, "channels", minimum=1) for c in channels)
+        self.side, self.n_features, self.n_code = side, side * side, check_int(n_code, "n_code", minimum=1)
         self.code_activation = _choice("code_activation", code_activation, ACTIVATIONS)
         self.output = _choice("output", output, OUTPUTS)
         small = side // 4
@@ -312,9 +307,11 @@ class LISTA(nn.Module):
         D = torch.as_tensor(np.asarray(D) if not isinstance(D, torch.Tensor) else D).detach().float()
         if D.ndim != 2:
             raise ValueError(f"D must have shape (n_atoms, n_features), got {tuple(D.shape)}")
-        if not (isinstance(lam, (int, float)) and lam >= 0):
-            raise ValueError(f"lam must be a non-negative number, got {lam!r}")
-        self.n_steps = _positive_int("n_steps", n_steps)
+        check_finite(D, "D")
+        lam = check_number(lam, "lam", minimum=0)
+        if lipschitz is not None:
+            lipschitz = check_number(lipschitz, "lipschitz", minimum=0, strict=True)
+        self.n_steps = check_int(n_steps, "n_steps", minimum=1)
         self.n_atoms, self.n_features = D.shape
         if lipschitz is None:
             lipschitz = float(torch.linalg.matrix_norm(D.double(), ord=2)) ** 2
@@ -325,7 +322,7 @@ class LISTA(nn.Module):
     def forward(self, x: torch.Tensor, n_steps: int | None = None) -> torch.Tensor:
         """Codes ``h`` ``(n_samples, n_atoms)`` after ``n_steps`` (default: the model's) iterations."""
         _check_input("x", x, self.n_features)
-        n_steps = self.n_steps if n_steps is None else _positive_int("n_steps", n_steps)
+        n_steps = self.n_steps if n_steps is None else check_int(n_steps, "n_steps", minimum=1)
         theta = F.relu(self.theta)
         b = x @ self.W_e.T
         h = torch.sign(b) * F.relu(b.abs() - theta)
@@ -396,9 +393,10 @@ def _uniform(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor
 
 
 def _check_probability(name: str, p: float) -> float:
-    if not (isinstance(p, (int, float)) and 0 <= p <= 1):
-        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
-    return float(p)
+    try:
+        return check_number(p, name, minimum=0, maximum=1)
+    except ValueError:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}") from None
 
 
 def gaussian_noise(x: torch.Tensor, sigma: float, *, generator: torch.Generator | None = None,
@@ -408,8 +406,7 @@ def gaussian_noise(x: torch.Tensor, sigma: float, *, generator: torch.Generator 
     ``x`` any shape; ``sigma >= 0``; ``clip=True`` clips the result to [0, 1] (for images).
     ``generator`` (on any device) makes the noise reproducible; otherwise torch's global RNG is used.
     """
-    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
-        raise ValueError(f"sigma must be a non-negative number, got {sigma!r}")
+    sigma = check_number(sigma, "sigma", minimum=0)
     if generator is None:
         eps = torch.randn_like(x)
     else:

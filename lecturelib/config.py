@@ -87,12 +87,29 @@ def seed_everything(seed: int) -> None:
 def set_threads(num_threads: int | None = None) -> int:
     """Set torch's intra-op threads; return the number.
 
-    ``None`` means ``LECTURELIB_THREADS``, else ``OMP_NUM_THREADS``, else all cores.
+    ``None`` means ``LECTURELIB_THREADS``, else ``OMP_NUM_THREADS``, else all cores (a variable that is
+    unset, empty or ``0`` passes to the next). Anything else but a positive int in either variable
+    raises ``ValueError`` naming the variable.
     """
     if num_threads is None:
-        num_threads = (int(os.environ.get(THREADS_ENV) or 0) or int(os.environ.get("OMP_NUM_THREADS") or 0)
-                       or (os.cpu_count() or 1))
-    if num_threads < 1:
-        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
-    torch.set_num_threads(num_threads)
-    return num_threads
+        num_threads = _threads_from_env(THREADS_ENV) or _threads_from_env("OMP_NUM_THREADS") or (os.cpu_count() or 1)
+    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
+        raise ValueError(f"num_threads must be an int >= 1, got {num_threads!r}")
+    torch.set_num_threads(int(num_threads))
+    return int(num_threads)
+
+
+def _threads_from_env(name: str) -> int | None:
+    """The positive int in environment variable ``name``; ``None`` when unset, empty or ``0``."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number == 0:
+        return None
+    if number < 1:
+        raise ValueError(f"{name}={value!r} is not a number of threads; expected an int >= 1")
+    return number

@@ -37,6 +37,7 @@ from lecturelib.config import resolve_device, scaled
 from lecturelib.data.dsprites import DSprites
 from lecturelib.metrics import gaussian_total_correlation, mig, mutual_info_matrix
 from lecturelib.training import train
+from lecturelib.validation import check_int, check_number
 from lecturelib.vae import VAE, log_likelihood, make_fast_loss
 
 __all__ = [
@@ -148,13 +149,10 @@ def beta_vae_loss(beta: float, objective: str = "beta_vae", warmup_steps: int = 
     from lecturelib.study.batched import single_loss
     from lecturelib.study.jobs import vae_loss
 
-    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(beta) or beta < 0:
-        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+    beta = check_number(beta, "beta", minimum=0)
     if objective not in OBJECTIVES:
         raise ValueError(f"objective={objective!r} is not known; expected one of: {', '.join(OBJECTIVES)}")
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, (int, np.integer)) or warmup_steps < 0:
-        raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}")
+    warmup_steps = check_int(warmup_steps, "warmup_steps", minimum=0)
     inner = vae_loss(objective)
     if warmup_steps == 0:
         return single_loss(inner, {"beta": float(beta)})
@@ -219,9 +217,7 @@ def longer_training(scale: str | None = None) -> dict[str, Any]:
 
 def held_out_sample(data: DSprites, n: int = 10_000) -> tuple[torch.Tensor, np.ndarray]:
     """``n`` fresh images ``(n, C, 64, 64)`` and their factor classes ``(n, K)``, drawn with :data:`HELD_OUT_SEED`."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"n must be an int >= 2, got {n!r}")
-    images, factors = data.sample(int(n), HELD_OUT_SEED)
+    images, factors = data.sample(check_int(n, "n", minimum=2), HELD_OUT_SEED)
     return images, factors.numpy()
 
 
@@ -264,10 +260,8 @@ def train_beta_vae(*, beta: float, seed: int = 0, num_steps: int = 10_000, batch
     loss = beta_vae_loss(beta, objective, warmup_steps)  # checks beta, objective and warmup_steps
     for name, value in (("num_steps", num_steps), ("batch_size", batch_size), ("n_latents", n_latents),
                         ("check_size", check_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    if isinstance(num_checks, bool) or not isinstance(num_checks, (int, np.integer)) or num_checks < 0:
-        raise ValueError(f"num_checks must be an int >= 0, got {num_checks!r}")
+        check_int(value, name, minimum=1)
+    check_int(num_checks, "num_checks", minimum=0)
     device = resolve_device(None)
     data = make_dsprites(variant, subset)
     model = dsprites_vae(architecture, n_latents, data.channels, seed=seed).to(device, memory_format=memory_format(device))

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 from torch.func import grad, vmap
 
+from lecturelib.validation import check_finite, check_int, check_number
 from lecturelib.vae import diagonal_gaussian_log_prob
 
 ESTIMATORS = ("score", "reparam")
@@ -27,13 +28,19 @@ __all__ = ["ESTIMATORS", "gradient_samples", "estimate_gradient", "estimator_var
            "quadratic_objective", "quadratic_expectation_gradient"]
 
 
-def _check(mu: Tensor, log_var: Tensor, estimator: str, num_samples: int) -> None:
+def _check(mu: Tensor, log_var: Tensor, estimator: str, num_samples: int, baseline: float) -> int:
+    """Check the arguments shared by every estimator; return ``num_samples`` as an int."""
+    for name, value in (("mu", mu), ("log_var", log_var)):
+        if not isinstance(value, Tensor) or not value.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point torch tensor (d,), got {type(value).__name__}")
     if mu.ndim != 1 or mu.shape != log_var.shape:
         raise ValueError(f"mu and log_var must be vectors of the same length, got {tuple(mu.shape)} and {tuple(log_var.shape)}")
+    check_finite(mu, "mu")
+    check_finite(log_var, "log_var")
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator={estimator!r} is not known; expected one of {ESTIMATORS}")
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    check_number(baseline, "baseline")
+    return check_int(num_samples, "num_samples", minimum=1)
 
 
 def gradient_samples(f: Callable[[Tensor], Tensor], mu: Tensor, log_var: Tensor, num_samples: int,
@@ -46,7 +53,7 @@ def gradient_samples(f: Callable[[Tensor], Tensor], mu: Tensor, log_var: Tensor,
     estimator (a control variate; it keeps the estimator unbiased). Returns ``(num_samples, 2 d)``:
     the gradient with respect to ``mu`` in the first ``d`` columns, ``log_var`` in the last ``d``.
     """
-    _check(mu, log_var, estimator, num_samples)
+    num_samples = _check(mu, log_var, estimator, num_samples, baseline)
     theta = torch.cat([mu, log_var]).detach()
     d = mu.shape[0]
     eps = torch.randn(num_samples, d, dtype=mu.dtype, generator=generator,
@@ -82,14 +89,14 @@ def estimator_variance(f: Callable[[Tensor], Tensor], mu: Tensor, log_var: Tenso
     variances of their ``2 d`` coordinates summed. Returns an array shaped like ``num_samples``;
     it falls like ``1 / N`` for both estimators, with very different constants.
     """
-    if num_repeats < 2:
-        raise ValueError(f"num_repeats must be >= 2, got {num_repeats}")
-    generator = torch.Generator(device="cpu").manual_seed(seed)
+    num_repeats = check_int(num_repeats, "num_repeats", minimum=2)
+    generator = torch.Generator(device="cpu").manual_seed(check_int(seed, "seed", minimum=0))
     out = []
     for n in num_samples:
-        g = gradient_samples(f, mu, log_var, int(n) * num_repeats, estimator, baseline=baseline,
+        n = check_int(n, "num_samples", minimum=1)
+        g = gradient_samples(f, mu, log_var, n * num_repeats, estimator, baseline=baseline,
                              generator=generator)
-        estimates = g.reshape(num_repeats, int(n), -1).mean(1)
+        estimates = g.reshape(num_repeats, n, -1).mean(1)
         out.append(float(estimates.var(0).sum()))
     return np.array(out)
 

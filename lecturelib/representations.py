@@ -34,6 +34,7 @@ from sklearn.decomposition import PCA, FastICA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 
+from lecturelib.validation import check_int
 from lecturelib.vae import VAE
 
 __all__ = [
@@ -51,12 +52,6 @@ __all__ = [
 
 CONTROLLED: tuple[str, ...] = ("true factors", "rotation", "noise", "duplicated", "missing")
 """Names of the controlled representations of :func:`controlled_encoders`, in table order."""
-
-
-def _check_seed(random_state: object, name: str = "random_state") -> int:
-    if not isinstance(random_state, (int, np.integer)) or isinstance(random_state, bool) or random_state < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {random_state!r}")
-    return int(random_state)
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,10 +122,8 @@ class NoiseCodes:
     """
 
     def __init__(self, n_latents: int, random_state: int = 0) -> None:
-        if not isinstance(n_latents, (int, np.integer)) or isinstance(n_latents, bool) or n_latents < 1:
-            raise ValueError(f"n_latents must be a positive int, got {n_latents!r}")
-        self.n_latents = int(n_latents)
-        self.generator = torch.Generator().manual_seed(_check_seed(random_state))
+        self.n_latents = check_int(n_latents, "n_latents", minimum=1)
+        self.generator = torch.Generator().manual_seed(check_int(random_state, "random_state", minimum=0))
 
     def __call__(self, images: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         codes = torch.randn(len(images), self.n_latents, generator=self.generator, dtype=torch.float64)
@@ -148,7 +141,7 @@ def controlled_encoders(num_factors: int, random_state: int = 0, duplicate: int 
     """
     if not isinstance(num_factors, (int, np.integer)) or num_factors < 2:
         raise ValueError(f"num_factors must be an int >= 2, got {num_factors!r}")
-    seed = _check_seed(random_state)
+    seed = check_int(random_state, "random_state", minimum=0)
     drop = num_factors - 1 if drop is None else drop
     for name, k in (("duplicate", duplicate), ("drop", drop)):
         if not isinstance(k, (int, np.integer)) or not 0 <= k < num_factors:
@@ -212,7 +205,7 @@ def fit_pixel_encoder(data: Any, method: str = "pca", n_components: int = 10, nu
         raise ValueError(f"n_components must be a positive int, got {n_components!r}")
     if not isinstance(num_samples, (int, np.integer)) or num_samples <= n_components:
         raise ValueError(f"num_samples must be an int > n_components={n_components}, got {num_samples!r}")
-    seed = _check_seed(random_state)
+    seed = check_int(random_state, "random_state", minimum=0)
     factors = data.sample_factors(int(num_samples), np.random.default_rng(seed))
     pixels = _to_numpy(data.render(np.asarray(factors))).reshape(int(num_samples), -1).astype(np.float64)
     if method == "pca":
@@ -266,12 +259,11 @@ def beta_vae_points(data: Any, encode: Callable, num_points: int, batch_size: in
 
     Returns ``z_avg`` float64 ``(num_points, n_latents)`` and ``k`` int64 ``(num_points,)``.
     """
-    for name, value in (("num_points", num_points), ("batch_size", batch_size),
-                        ("encode_batch_size", encode_batch_size)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    num_points = check_int(num_points, "num_points", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    encode_batch_size = check_int(encode_batch_size, "encode_batch_size", minimum=1)
     rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(
-        _check_seed(random_state))
+        check_int(random_state, "random_state", minimum=0))
     varying = np.flatnonzero(np.asarray(data.factor_sizes) > 1)
     ks = rng.choice(varying, size=num_points)
     v1 = np.asarray(data.sample_factors(num_points * batch_size, rng), dtype=np.int64)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from lecturelib.config import resolve_device
+from lecturelib.validation import check_int, check_number
 
 Array = Union[np.ndarray, torch.Tensor]
 A = TypeVar("A", np.ndarray, torch.Tensor)
@@ -71,14 +72,13 @@ def _check_finite(name: str, tensor: torch.Tensor) -> None:
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
-def _check_lam(lam: float) -> float:
-    try:
-        lam = float(lam)
-    except (TypeError, ValueError):
-        raise ValueError(f"lam must be a non-negative number, got {lam!r}") from None
-    if not math.isfinite(lam) or lam < 0:
-        raise ValueError(f"lam must be a finite non-negative number, got {lam!r}")
-    return lam
+def _squared_norm(Dt: torch.Tensor) -> float:
+    """:math:`\\lVert D\\rVert_2^2` in float64; ``ValueError`` when it overflows (entries near 1e154 or more)."""
+    norm = float(torch.linalg.matrix_norm(Dt.double(), ord=2))
+    if not math.isfinite(norm * norm):
+        raise ValueError(f"D is too large: its squared spectral norm ({norm!r} squared) overflows float64; "
+                         f"rescale D")
+    return norm * norm
 
 
 def _prepare(X: Array, D: Array, H0: Array | None, device: str | torch.device | None
@@ -127,20 +127,34 @@ def soft_threshold(z: A, t: float | A) -> A:
     The proximal operator of :math:`t\\lVert\\cdot\\rVert_1`. ``z`` is a numpy array or a torch tensor
     (any shape, any device); ``t >= 0`` is a number or broadcasts against ``z``. Returns the type of
     ``z``; torch inputs keep their autograd graph. Integer input gives floats, as numpy does.
+    A negative or NaN ``t`` raises ``ValueError``; for a tensor ``t`` on a GPU that check is skipped,
+    as it would make every call wait for the device.
     """
     if isinstance(z, torch.Tensor):
         if not z.is_floating_point():
             z = z.to(torch.get_default_dtype())  # softshrink has no integer kernel
-        t_min = t.min() if isinstance(t, torch.Tensor) else t
-        if not isinstance(t_min, torch.Tensor) and t_min < 0:
-            raise ValueError(f"t must be non-negative, got {t!r}")
         if not isinstance(t, torch.Tensor):
-            return torch.nn.functional.softshrink(z, float(t))  # one fused pass over z
+            # one fused pass over z
+            return torch.nn.functional.softshrink(z, _check_threshold(t))
+        if not t.is_cuda and not bool((t.detach() >= 0).all()):  # False for NaN, unlike t < 0
+            raise ValueError(f"t must be non-negative (and not NaN), got {t!r}")
         return z - torch.clamp(z, -t, t)  # = sign(z) max(|z| - t, 0), for a per-element t
     z = np.asarray(z)
-    if np.any(np.asarray(t) < 0):
-        raise ValueError(f"t must be non-negative, got {t!r}")
+    if isinstance(t, torch.Tensor):
+        t = t.detach().cpu().numpy()
+    if np.ndim(t) == 0:
+        _check_threshold(t)  # the value itself is kept, so a 0-d array keeps its dtype
+    elif not np.all(np.asarray(t) >= 0):
+        raise ValueError(f"t must be non-negative (and not NaN), got {t!r}")
     return z - np.clip(z, -t, t)
+
+
+def _check_threshold(t: object) -> float:
+    """A scalar threshold as a float >= 0 (infinity allowed: it maps everything to 0)."""
+    try:
+        return check_number(t, "t", minimum=0, finite=False)
+    except ValueError:
+        raise ValueError(f"t must be non-negative (and not NaN), got {t!r}") from None
 
 
 def _objective_rows(X: torch.Tensor, D: torch.Tensor, H: torch.Tensor, lam: float) -> torch.Tensor:
@@ -155,7 +169,7 @@ def lasso_objective(X: A, D: Array, H: Array, lam: float, *, reduction: Literal[
     Returns the mean over samples (``reduction="mean"``), the sum, or one value per sample
     (``"none"``, shape ``(n_samples,)``): a float / numpy array for numpy ``X``, a tensor for torch ``X``.
     """
-    lam = _check_lam(lam)
+    lam = check_number(lam, "lam", minimum=0)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     Xt, Dt, Ht = _prepare(X, D, H, None)
@@ -176,7 +190,7 @@ def lipschitz_constant(D: Array) -> float:
     if Dt.ndim != 2:
         raise ValueError(f"D must have shape (n_atoms, n_features), got shape {tuple(Dt.shape)}")
     _check_finite("D", Dt)
-    return float(torch.linalg.matrix_norm(Dt.double(), ord=2)) ** 2
+    return _squared_norm(Dt)
 
 
 def _gap_rows(X: torch.Tensor, D: torch.Tensor, H: torch.Tensor, lam: float
@@ -202,7 +216,7 @@ def duality_gap(X: A, D: Array, H: Array, lam: float, *, reduction: Literal["mea
     :math:`\\lVert\\boldsymbol\\theta D^\\top\\rVert_\\infty \\le \\lambda`. Shapes and ``reduction`` as in
     :func:`lasso_objective`. A gap of zero certifies that ``H`` is optimal.
     """
-    lam = _check_lam(lam)
+    lam = check_number(lam, "lam", minimum=0)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     Xt, Dt, Ht = _prepare(X, D, H, None)
@@ -236,21 +250,28 @@ class SolverInfo:
 def _solve(X: A, D: Array, lam: float, *, accelerated: bool, max_iter: int, tol: float,
            stop: str, check_every: int, H0: Array | None, history: bool, restart: bool,
            lipschitz: float | None, device: str | torch.device | None, return_info: bool):
-    lam = _check_lam(lam)
-    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if not isinstance(check_every, (int, np.integer)) or check_every < 1:
-        raise ValueError(f"check_every must be a positive integer, got {check_every!r}")
-    if not (isinstance(tol, (int, float)) and tol >= 0):
-        raise ValueError(f"tol must be a non-negative number, got {tol!r}")
+    lam = check_number(lam, "lam", minimum=0)
+    max_iter = check_int(max_iter, "max_iter", minimum=1)
+    check_every = check_int(check_every, "check_every", minimum=1)
+    tol = check_number(tol, "tol", minimum=0)
     if stop not in ("objective", "gap", "none"):
         raise ValueError(f"stop must be 'objective', 'gap' or 'none', got {stop!r}")
     Xt, Dt, H = _prepare(X, D, H0, device)
     n_samples, n_atoms = Xt.shape[0], Dt.shape[0]
+    given_lipschitz = lipschitz is not None
     if lipschitz is None:
-        lipschitz = float(torch.linalg.matrix_norm(Dt.double(), ord=2)) ** 2  # once, before the loop
-    elif not (lipschitz > 0 and math.isfinite(lipschitz)):
-        raise ValueError(f"lipschitz must be a positive finite number, got {lipschitz!r}")
+        lipschitz = _squared_norm(Dt)  # once, before the loop
+    else:
+        lipschitz = check_number(lipschitz, "lipschitz", minimum=0, strict=True)
+        # Cheap lower bounds on ||D||_2^2 (the largest squared atom norm, and ||D||_F^2 / rank) catch
+        # most too-small values before a single step; the check after the loop catches the rest.
+        squared = Dt.double().pow(2)
+        bound = max(float(squared.sum(1).max()), float(squared.sum()) / min(Dt.shape))
+        if lipschitz < bound * (1 - 1e-6):
+            raise ValueError(f"lipschitz={lipschitz!r} is below ||D||_2^2 >= {bound:.6g}: the step size "
+                             f"1/lipschitz is too large and the iterations would diverge; pass "
+                             f"lipschitz=lipschitz_constant(D) or None")
+        initial = float(_objective_rows(Xt, Dt, Xt.new_zeros(n_samples, n_atoms) if H is None else H, lam).mean())
     if lipschitz == 0:  # an all-zero dictionary: the code is zero
         lipschitz = 1.0
     step, threshold = 1.0 / lipschitz, lam / lipschitz
@@ -330,10 +351,21 @@ def _solve(X: A, D: Array, lam: float, *, accelerated: bool, max_iter: int, tol:
                     break
                 previous = current
     H[active] = Ha
+    objective = None
+    if given_lipschitz:
+        # With a step 1/L_D or smaller, ISTA never raises the objective and FISTA stays close to its
+        # start; a too-large step makes the codes grow geometrically instead.
+        objective = float(_objective_rows(Xt, Dt, H, lam).mean())
+        if not objective <= 10.0 * initial:
+            raise FloatingPointError(
+                f"the solver diverged (mean objective {objective:.3g}, {initial:.3g} at the start): the step "
+                f"size 1/lipschitz = {1.0 / lipschitz:.3g} is too large for this D, whose ||D||_2^2 = "
+                f"{lipschitz_constant(Dt):.6g}; pass lipschitz=lipschitz_constant(D) or None")
     H_out = _like(H, X)
     if not return_info:
         return H_out
-    objective = float(_objective_rows(Xt, Dt, H, lam).mean())
+    if objective is None:
+        objective = float(_objective_rows(Xt, Dt, H, lam).mean())
     info = SolverInfo(n_iter=k, objective=objective, converged=converged, relative_gap=relative_gap,
                       history=trace[:k].cpu().numpy() if trace is not None else np.empty(0),
                       mean_iterations=sample_steps / n_samples)
@@ -366,6 +398,10 @@ def ista(X: A, D: Array, lam: float, *, max_iter: int = 1000, tol: float = 1e-6,
     H0 : (n_samples, n_atoms) warm start; zeros by default.
     history : record the mean objective after every iteration (returned in ``SolverInfo.history``).
     lipschitz : :math:`L_D` if already known (see :func:`lipschitz_constant`); computed otherwise.
+        A smaller value makes the step ``1/lipschitz`` too large and the iterations diverge: that
+        raises ``ValueError`` when a cheap lower bound on :math:`L_D` already shows it, and
+        ``FloatingPointError`` after the loop when the final objective is more than ten times the
+        initial one (never for the computed :math:`L_D`).
     device : ``None`` computes where ``X`` lives (CPU for numpy); ``"auto"``, ``"cpu"``, ``"cuda"``.
     return_info : also return a :class:`SolverInfo`.
 
@@ -482,7 +518,7 @@ def learn_dictionary(X: A, n_atoms: int, lam: float, *, n_iter: int = 30, batch_
     ``X``, and ``objectives`` (mean objective over all of ``X`` after each outer iteration; computed
     with the current codes in full-batch mode, and after re-coding all of ``X`` in minibatch mode).
     """
-    lam = _check_lam(lam)
+    lam = check_number(lam, "lam", minimum=0)
     if not isinstance(n_atoms, (int, np.integer)) or n_atoms < 1:
         raise ValueError(f"n_atoms must be a positive integer, got {n_atoms!r}")
     if not isinstance(n_iter, (int, np.integer)) or n_iter < 1:

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lecturelib.validation import check_finite, check_int, check_number
+
 LOG_2PI = math.log(2 * math.pi)
 LIKELIHOODS = ("bernoulli", "gaussian")
 COVARIANCES = ("diagonal", "full")
@@ -78,6 +80,14 @@ def kl_to_prior(mu: Tensor, second: Tensor, covariance: str = "diagonal") -> Ten
                   - 2.0 * diag.abs().log().sum(-1))
 
 
+def _check_tensors(**tensors: object) -> None:
+    """``ValueError`` naming the first argument that is not a floating-point torch tensor."""
+    for name, value in tensors.items():
+        if not isinstance(value, Tensor) or not value.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point torch tensor, got {type(value).__name__} "
+                             f"{getattr(value, 'dtype', '')}".rstrip())
+
+
 def _check_tril(mu: Tensor, scale_tril: Tensor) -> None:
     k = mu.shape[-1]
     if scale_tril.shape[-2:] != (k, k) or scale_tril.shape[:-2] != mu.shape[:-1]:
@@ -97,12 +107,13 @@ def reparametrize(mu: Tensor, second: Tensor, num_samples: int | None = None, *,
     """
     if covariance not in COVARIANCES:
         raise ValueError(f"covariance={covariance!r} is not known; expected one of {COVARIANCES}")
-    if num_samples is not None and num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    _check_tensors(mu=mu, **{"log_var" if covariance == "diagonal" else "scale_tril": second})
+    if num_samples is not None:
+        num_samples = check_int(num_samples, "num_samples", minimum=1)
     shape = tuple(mu.shape) if num_samples is None else (num_samples, *mu.shape)
     if eps is None:
         eps = _randn(shape, mu, generator)
-    elif tuple(eps.shape) != shape:
+    elif not isinstance(eps, Tensor) or tuple(eps.shape) != shape:
         raise ValueError(f"eps must have shape {shape}, got {tuple(eps.shape)}")
     if covariance == "diagonal":
         if second.shape != mu.shape:
@@ -120,8 +131,12 @@ def sample_full_covariance(mean: Tensor, cov: Tensor, num_samples: int, *,
     Costs O(d^3) for the factorisation and O(num_samples d^2) for the product, against
     O(num_samples d) for a diagonal covariance.
     """
+    _check_tensors(mean=mean, cov=cov)
     if mean.ndim != 1 or cov.shape != (mean.shape[0], mean.shape[0]):
         raise ValueError(f"mean must be (d,) and cov (d, d); got {tuple(mean.shape)} and {tuple(cov.shape)}")
+    num_samples = check_int(num_samples, "num_samples", minimum=0)
+    check_finite(mean, "mean")
+    check_finite(cov, "cov")
     if not torch.allclose(cov, cov.T, atol=1e-6 * float(cov.abs().max())):
         raise ValueError("cov must be symmetric")
     L, info = torch.linalg.cholesky_ex(cov)
@@ -266,8 +281,7 @@ class VAE(nn.Module):
             raise ValueError(f"likelihood={likelihood!r} is not known; expected one of {LIKELIHOODS}")
         if covariance not in COVARIANCES:
             raise ValueError(f"covariance={covariance!r} is not known; expected one of {COVARIANCES}")
-        if n_latents < 1:
-            raise ValueError(f"n_latents must be >= 1, got {n_latents}")
+        n_latents = check_int(n_latents, "n_latents", minimum=1)
         self.encoder, self.decoder = encoder, decoder
         self.n_latents, self.likelihood, self.covariance = n_latents, likelihood, covariance
 
@@ -302,6 +316,7 @@ class VAE(nn.Module):
     def sample(self, num_samples: int, *, generator: torch.Generator | None = None,
                mean: bool = True) -> Tensor:
         """Ancestral samples: h ~ N(0, I), then E[x|h] (``mean=True``) or a draw of x ~ p(x|h)."""
+        num_samples = check_int(num_samples, "num_samples", minimum=0)
         ref = next(self.parameters())
         h = _randn((num_samples, self.n_latents), ref, generator)
         params = self.decode(h)
@@ -318,6 +333,9 @@ class VAE(nn.Module):
 def mlp_vae(n_features: int, n_latents: int, hidden: Sequence[int] = (256,), *,
             likelihood: str = "bernoulli") -> VAE:
     """An MLP VAE for flat data ``(n_samples, n_features)`` (the MNIST chapters)."""
+    n_features = check_int(n_features, "n_features", minimum=1)
+    n_latents = check_int(n_latents, "n_latents", minimum=1)
+    hidden = tuple(check_int(width, "hidden", minimum=1) for width in hidden)
     encoder = GaussianEncoder(n_features, n_latents, hidden)
     if likelihood == "bernoulli":
         decoder: nn.Module = BernoulliDecoder(n_latents, n_features, tuple(reversed(hidden)))
@@ -338,9 +356,13 @@ def _check_x(model: VAE, x: Tensor) -> None:
                          f"{getattr(x, 'dtype', '')}")
     if x.ndim < 2 or x.shape[0] == 0:
         raise ValueError(f"x must have shape (n_samples, ...) with n_samples >= 1, got {tuple(x.shape)}")
-    if model.likelihood == "bernoulli" and not x.is_cuda:  # checking values on a GPU would sync
-        if bool((x < 0).any()) or bool((x > 1).any()):
-            raise ValueError("a Bernoulli likelihood needs x in [0, 1]")
+    if x.is_cuda:  # checking values on a GPU would make every training step wait for it
+        return
+    if model.likelihood == "bernoulli":
+        if not bool(((x >= 0) & (x <= 1)).all()):  # False for NaN, unlike x < 0 or x > 1
+            raise ValueError("a Bernoulli likelihood needs x in [0, 1] (no NaN)")
+    else:
+        check_finite(x, "x")
 
 
 def log_weights(model: VAE, x: Tensor, num_samples: int = 1, *,
@@ -369,10 +391,8 @@ def elbo(model: VAE, x: Tensor, *, num_samples: int = 1, kl: str = "analytic", b
     in nats. ``x``: ``(n_samples, ...)``.
     """
     _check_x(model, x)
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
+    num_samples = check_int(num_samples, "num_samples", minimum=1)
+    check_number(beta, "beta", minimum=0)  # the value is kept: a tensor beta keeps its graph and device
     if kl not in ("analytic", "mc"):
         raise ValueError(f"kl={kl!r} is not known; expected 'analytic' or 'mc'")
     if kl == "mc":
@@ -395,8 +415,10 @@ def elbo_loss(beta: float = 1.0, *, kl: str = "analytic",
     The returned ``loss_fn(model, batch)`` reads ``x = batch[0]`` and logs ``loss``,
     ``reconstruction``, ``kl`` and ``elbo`` (batch means, nats per sample).
     """
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
+    check_number(beta, "beta", minimum=0)
+    num_samples = check_int(num_samples, "num_samples", minimum=1)
+    if kl not in ("analytic", "mc"):
+        raise ValueError(f"kl={kl!r} is not known; expected 'analytic' or 'mc'")
 
     def loss_fn(model: VAE, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
         terms = elbo(model, batch[0], num_samples=num_samples, kl=kl, beta=beta)
@@ -417,8 +439,8 @@ def iwae_bound(model: VAE, x: Tensor, num_samples: int = 100, *, chunk_size: int
     processed ``chunk_size`` at a time to bound memory.
     """
     _check_x(model, x)
-    if num_samples < 1 or chunk_size < 1:
-        raise ValueError(f"num_samples and chunk_size must be >= 1, got {num_samples} and {chunk_size}")
+    num_samples = check_int(num_samples, "num_samples", minimum=1)
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     chunks = []
     for start in range(0, num_samples, chunk_size):
         terms = log_weights(model, x, min(chunk_size, num_samples - start), generator=generator)

@@ -9,3 +9,13 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import torch  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("LECTURELIB_THREADS", "1")))
+
+# Property-based tests (tests/test_properties.py): a bounded, derandomized profile by default, so that
+# `make test` and CI draw the same examples in a bounded time; HYPOTHESIS_PROFILE=explore searches more.
+# No example database: nothing is written into the checkout.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True, database=None,
+                          print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("explore", max_examples=500, deadline=None, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -81,6 +81,30 @@ def test_bad_inputs_name_the_argument():
         ae.LISTA(np.eye(3), 0.1, 0)
 
 
+def test_corruptions_accept_numpy_scalars_and_refuse_nan():
+    x = torch.rand(4, 5)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    torch.testing.assert_close(ae.masking_noise(x, np.float32(0.25), generator=g()),
+                               ae.masking_noise(x, 0.25, generator=g()), rtol=0, atol=0)
+    torch.testing.assert_close(ae.gaussian_noise(x, np.float64(0.1), generator=g()),
+                               ae.gaussian_noise(x, 0.1, generator=g()), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="p must be a probability"):
+        ae.masking_noise(x, float("nan"))
+    with pytest.raises(ValueError, match="sigma"):
+        ae.gaussian_noise(x, float("nan"))
+
+
+def test_tied_and_lista_models_name_a_bad_lam_lipschitz_or_dictionary():
+    with pytest.raises(ValueError, match="lam"):
+        ae.TiedAutoencoder.from_dictionary(np.eye(3), float("nan"))
+    with pytest.raises(ValueError, match="lipschitz"):
+        ae.LISTA(np.eye(3), 0.1, 2, lipschitz=0.0)
+    with pytest.raises(ValueError, match="D contains"):
+        ae.LISTA(np.full((3, 3), np.nan), 0.1, 2)
+    with pytest.raises(ValueError, match="step"):
+        ae.TiedAutoencoder(10, 3, step=float("inf"))
+
+
 # ------------------------------------------------------------------ tied weights
 def test_tied_weights_are_one_shared_parameter_and_get_gradients():
     torch.manual_seed(0)

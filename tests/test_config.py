@@ -83,3 +83,18 @@ def test_threads_follow_omp_num_threads_when_lecturelib_threads_is_unset(monkeyp
     monkeypatch.setenv("LECTURELIB_THREADS", "2")
     assert config.set_threads() == 2
     config.set_threads(1)
+
+
+@pytest.mark.parametrize("variable", ["LECTURELIB_THREADS", "OMP_NUM_THREADS"])
+@pytest.mark.parametrize("value", ["abc", "-2", "1.5"])
+def test_a_bad_thread_count_in_the_environment_names_the_variable(monkeypatch, variable, value):
+    monkeypatch.delenv("LECTURELIB_THREADS", raising=False)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=f"{variable}='{value}'"):
+        config.set_threads()
+
+
+@pytest.mark.parametrize("bad", [1.5, "2", True])
+def test_set_threads_rejects_a_count_that_is_not_an_int(bad):
+    with pytest.raises(ValueError, match="num_threads"):
+        config.set_threads(bad)

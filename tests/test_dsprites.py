@@ -119,6 +119,30 @@ def test_bad_factors_raise_clear_errors(data, bad, match):
         data.render(bad)
 
 
+@pytest.mark.parametrize("argument", ["scale", "orientation", "pos_x", "pos_y"])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_render_values_refuses_non_finite_values(data, argument, value):
+    values = dict(shape=np.zeros(2, dtype=int), scale=np.ones(2), orientation=np.zeros(2),
+                  pos_x=np.full(2, 0.5), pos_y=np.full(2, 0.5))
+    values[argument] = np.array([0.5, value])
+    with pytest.raises(ValueError, match=f"{argument} contains 1 NaN or infinite"):
+        data.render_values(**values)
+
+
+@pytest.mark.parametrize("shape", [np.array([1.7]), np.array([np.nan]), np.array(["square"])])
+def test_render_values_refuses_a_shape_that_is_not_a_class_index(data, shape):
+    with pytest.raises(ValueError, match="shape must hold"):
+        data.render_values(shape, np.ones(1), np.zeros(1), np.full(1, 0.5), np.full(1, 0.5))
+
+
+def test_render_values_accepts_whole_float_shapes_and_tensors(data):
+    args = (np.ones(3), np.zeros(3), np.full(3, 0.5), np.full(3, 0.5))
+    expected = data.render_values(np.array([0, 1, 2]), *args)
+    torch.testing.assert_close(data.render_values(np.array([0.0, 1.0, 2.0]), *args), expected, rtol=0, atol=0)
+    torch.testing.assert_close(data.render_values(torch.tensor([0, 1, 2]), *map(torch.from_numpy, args)), expected,
+                               rtol=0, atol=0)
+
+
 def test_bad_arguments_raise_clear_errors(data):
     with pytest.raises(ValueError, match="resolution"):
         DSprites(resolution=4)

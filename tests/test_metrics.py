@@ -148,6 +148,17 @@ def test_mutual_info_closed_forms():
     np.testing.assert_allclose(factor_entropy(factors), [np.log(4)] * 2)
 
 
+@pytest.mark.parametrize("bad, match", [
+    (np.full((10, 2), np.nan), "integer class indices"),
+    (np.arange(10), r"shape \(n_samples, n_factors\)"),
+    (np.full((10, 2), -1), "non-negative"),
+    (np.zeros((0, 2), dtype=int), "at least one sample"),
+])
+def test_factor_entropy_refuses_what_is_not_factors(bad, match):
+    with pytest.raises(ValueError, match=match):
+        factor_entropy(bad)
+
+
 def test_mig_closed_forms():
     factors = grid_factors(4, 4)
     assert mig(factors.astype(float), factors, num_bins=4) == pytest.approx(1.0)

@@ -9,7 +9,7 @@ import torch
 from lecturelib.data.dsprites import DSprites
 from lecturelib.metrics import beta_vae_score, mig, sample_codes
 from lecturelib.metrics.classifier_based import make_classifier
-from lecturelib.metrics._validation import child_seed
+from lecturelib.validation import child_seed
 from lecturelib.models.dsprites_conv import dsprites_conv_vae
 from lecturelib.representations import (
     CONTROLLED,

@@ -50,6 +50,16 @@ def test_soft_threshold_rejects_negative_threshold():
         sc.soft_threshold(np.ones(3), -1.0)
 
 
+@pytest.mark.parametrize("z", [np.ones(3), torch.ones(3)], ids=["numpy", "torch"])
+@pytest.mark.parametrize("t", [-1.0, float("nan"), torch.tensor(-1.0), torch.tensor(float("nan")),
+                               np.array([0.5, -1.0, 0.5])], ids=["neg", "nan", "neg-tensor", "nan-tensor", "neg-array"])
+def test_soft_threshold_rejects_negative_or_nan_threshold_in_numpy_and_torch(z, t):
+    if isinstance(z, torch.Tensor) and isinstance(t, np.ndarray):
+        t = torch.from_numpy(t)
+    with pytest.raises(ValueError, match="t must be non-negative"):
+        sc.soft_threshold(z, t)
+
+
 def test_lipschitz_constant_is_largest_squared_singular_value():
     _, D = problem(5, 20, 40)
     assert sc.lipschitz_constant(D) == pytest.approx(np.linalg.svd(D, compute_uv=False)[0] ** 2, rel=1e-12)
@@ -218,3 +228,46 @@ def test_bad_inputs_raise_clear_errors(solver):
         sc.lasso_objective(X, D, np.zeros((10, 8)), float("inf"))
     with pytest.raises(ValueError, match="n_atoms"):
         sc.learn_dictionary(X, 0, 0.1)
+
+
+@pytest.mark.parametrize("solver", [sc.ista, sc.fista])
+def test_numpy_scalars_are_accepted_where_numbers_are_expected(solver):
+    X, D = problem(10, 5, 8)
+    expected = solver(X, D, 0.1, tol=1e-3, max_iter=50)
+    got = solver(X, D, np.float64(0.1), tol=np.float32(1e-3), max_iter=np.int64(50),
+                 check_every=np.int32(10), lipschitz=np.float64(sc.lipschitz_constant(D)))
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("solver", [sc.ista, sc.fista])
+@pytest.mark.parametrize("name, value", [("lipschitz", "a"), ("lipschitz", float("nan")), ("lipschitz", 0.0),
+                                         ("tol", float("nan")), ("tol", "1e-3"), ("max_iter", 2.5),
+                                         ("check_every", True)])
+def test_bad_solver_numbers_raise_naming_the_argument(solver, name, value):
+    X, D = problem(10, 5, 8)
+    with pytest.raises(ValueError, match=name):
+        solver(X, D, 0.1, **{name: value})
+
+
+@pytest.mark.parametrize("solver", [sc.ista, sc.fista])
+def test_a_far_too_small_lipschitz_is_refused_before_any_step(solver):
+    X, D = problem(10, 5, 8)
+    with pytest.raises(ValueError, match=r"step size 1/lipschitz is too large"):
+        solver(X, D, 0.1, lipschitz=1e-3)
+
+
+def test_a_diverging_fista_raises_instead_of_returning_huge_codes():
+    # 0.7 L_D passes the cheap lower bounds on L_D for this D, and FISTA's step 1/(0.7 L_D) diverges.
+    rng = np.random.default_rng(0)
+    X, D = rng.normal(size=(20, 8)), rng.normal(size=(12, 8))
+    with pytest.raises(FloatingPointError, match=r"step size 1/lipschitz"):
+        sc.fista(X, D, 0.1, lipschitz=0.7 * sc.lipschitz_constant(D), stop="none", max_iter=2000)
+
+
+@pytest.mark.parametrize("solver", [sc.ista, sc.fista])
+def test_an_overflowing_dictionary_raises_a_value_error(solver):
+    X, D = problem(10, 5, 8)
+    with pytest.raises(ValueError, match="D is too large"):
+        solver(X, D * 1e200, 0.1)
+    with pytest.raises(ValueError, match="D is too large"):
+        sc.lipschitz_constant(D * 1e200)

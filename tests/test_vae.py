@@ -159,6 +159,80 @@ def test_bad_inputs_raise():
         PPCA(torch.ones(3, 2), torch.ones(3), 0.0)
 
 
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_elbo_refuses_nan_data(likelihood):
+    vae = mlp_vae(16, 3, (8,), likelihood=likelihood)
+    with pytest.raises(ValueError, match=r"\[0, 1\]" if likelihood == "bernoulli" else "x contains"):
+        elbo(vae, torch.full((4, 16), float("nan")))
+    with pytest.raises(ValueError, match=r"\[0, 1\]" if likelihood == "bernoulli" else "x contains"):
+        iwae_bound(vae, torch.full((4, 16), float("nan")), num_samples=2)
+
+
+@pytest.mark.parametrize("beta", [float("nan"), float("inf"), -1.0, "1", None])
+def test_elbo_and_elbo_loss_refuse_a_beta_that_is_not_a_finite_non_negative_number(beta):
+    vae = mlp_vae(12, 3, (8,))
+    with pytest.raises(ValueError, match="beta"):
+        elbo(vae, torch.rand(2, 12), beta=beta)
+    with pytest.raises(ValueError, match="beta"):
+        elbo_loss(beta=beta)
+
+
+def test_elbo_accepts_numpy_scalars():
+    import numpy as np
+    vae = mlp_vae(12, 3, (8,))
+    x = torch.rand(2, 12)
+    expected = elbo(vae, x, num_samples=2, beta=4.0, generator=torch.Generator().manual_seed(0))
+    got = elbo(vae, x, num_samples=np.int64(2), beta=np.float32(4.0), generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(got["objective"], expected["objective"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("num_samples", [2.5, 0, "2", True])
+def test_a_number_of_samples_that_is_not_a_positive_int_is_refused(num_samples):
+    vae = mlp_vae(12, 3, (8,))
+    x = torch.rand(2, 12)
+    for call in (lambda: elbo(vae, x, num_samples=num_samples), lambda: elbo_loss(num_samples=num_samples),
+                 lambda: iwae_bound(vae, x, num_samples=num_samples),
+                 lambda: reparametrize(torch.zeros(2), torch.zeros(2), num_samples)):
+        with pytest.raises(ValueError, match="num_samples"):
+            call()
+
+
+def test_reparametrize_refuses_numpy_input():
+    import numpy as np
+    with pytest.raises(ValueError, match="mu must be a floating-point torch tensor"):
+        reparametrize(np.zeros(2), torch.zeros(2))
+    with pytest.raises(ValueError, match="log_var must be a floating-point torch tensor"):
+        reparametrize(torch.zeros(2), np.zeros(2))
+    with pytest.raises(ValueError, match="scale_tril must be a floating-point torch tensor"):
+        reparametrize(torch.zeros(2), np.eye(2), covariance="full")
+
+
+@pytest.mark.parametrize("args, name", [((-1, 3), "n_features"), ((12, -1), "n_latents"), ((12, 0), "n_latents"),
+                                        ((12.0, 3), "n_features"), ((12, 3, (8, -2)), "hidden")])
+def test_mlp_vae_refuses_sizes_that_are_not_positive_ints(args, name):
+    with pytest.raises(ValueError, match=name):
+        mlp_vae(*args)
+
+
+@pytest.mark.parametrize("num_samples", [-1, 2.5])
+def test_vae_sample_refuses_a_negative_or_fractional_count(num_samples):
+    with pytest.raises(ValueError, match="num_samples"):
+        mlp_vae(12, 3, (8,)).sample(num_samples)
+
+
+def test_sample_full_covariance_refuses_nan_and_numpy_input():
+    import numpy as np
+    cov = torch.eye(3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="cov contains"):
+        sample_full_covariance(torch.zeros(3, dtype=torch.float64), torch.full((3, 3), float("nan")), 10)
+    with pytest.raises(ValueError, match="mean contains"):
+        sample_full_covariance(torch.full((3,), float("nan"), dtype=torch.float64), cov, 10)
+    with pytest.raises(ValueError, match="cov must be a floating-point torch tensor"):
+        sample_full_covariance(torch.zeros(3), np.eye(3), 10)
+    with pytest.raises(ValueError, match="num_samples"):
+        sample_full_covariance(torch.zeros(3, dtype=torch.float64), cov, 2.5)
+
+
 def test_iwae_bound_increases_with_k_and_is_below_log_likelihood():
     model, X = make_ppca(seed=4)
     A, c = model.posterior_map()
@@ -281,3 +355,13 @@ def test_estimator_variance_falls_like_one_over_n_and_baseline_helps():
         gradient_samples(f, mu, log_var, 3, "pathwise")
     with pytest.raises(ValueError, match="same length"):
         gradient_samples(f, mu, torch.zeros(3), 3)
+    with pytest.raises(ValueError, match="num_samples"):
+        gradient_samples(f, mu, log_var, 2.5)
+    with pytest.raises(ValueError, match="mu must be a floating-point torch tensor"):
+        gradient_samples(f, [0.0, 0.0], log_var, 3)
+    with pytest.raises(ValueError, match="log_var contains"):
+        gradient_samples(f, mu, torch.full((2,), float("nan")), 3)
+    with pytest.raises(ValueError, match="baseline"):
+        gradient_samples(f, mu, log_var, 3, "score", baseline=float("nan"))
+    with pytest.raises(ValueError, match="num_repeats"):
+        estimator_variance(f, mu, log_var, [1], num_repeats=1.5)

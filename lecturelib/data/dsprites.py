@@ -40,6 +40,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lecturelib.config import resolve_device
+from lecturelib.validation import check_finite, check_int, check_rng
 
 SHAPES: tuple[str, ...] = ("square", "ellipse", "heart")
 """Names of the shape classes, in the order of the ``shape`` factor."""
@@ -96,12 +97,20 @@ def _snap(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _host_array(values: object, name: str) -> np.ndarray:
+    """``values`` (a number, sequence, array or tensor) as a real numeric numpy array, or ``ValueError`` naming it."""
+    array = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    return array
+
+
 def _as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0):
-        return np.random.default_rng(rng)
-    raise ValueError(f"rng must be a numpy Generator or a non-negative int seed, got {rng!r}")
+    if rng is None:
+        return np.random.default_rng()
+    return check_rng(rng, "rng")
 
 
 class DSprites(Dataset):
@@ -145,21 +154,13 @@ class DSprites(Dataset):
     def __init__(self, resolution: int = 64, *, variant: str = "binary",
                  subset: Mapping[str, Sequence[int]] | None = None, antialias: int = 1,
                  seed: int = 0, chunk_size: int | None = None) -> None:
-        if not isinstance(resolution, (int, np.integer)) or isinstance(resolution, bool) or resolution < 8:
-            raise ValueError(f"resolution must be an int >= 8, got {resolution!r}")
         if variant not in VARIANTS:
             raise ValueError(f"variant={variant!r} is not known; expected one of: {', '.join(VARIANTS)}")
-        if not isinstance(antialias, (int, np.integer)) or isinstance(antialias, bool) or antialias < 1:
-            raise ValueError(f"antialias must be an int >= 1 (1 = off), got {antialias!r}")
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
-            raise ValueError(f"chunk_size must be None or a positive int, got {chunk_size!r}")
-        self.resolution = int(resolution)
+        self.resolution = check_int(resolution, "resolution", minimum=8)
         self.variant = variant
-        self.antialias = int(antialias)
-        self.seed = int(seed)
-        self.chunk_size = None if chunk_size is None else int(chunk_size)
+        self.antialias = check_int(antialias, "antialias", minimum=1)  # 1 = off
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.chunk_size = None if chunk_size is None else check_int(chunk_size, "chunk_size", minimum=1)
         self._group_by_shape: bool | None = None  # None: by device (tests force either path)
         self.channels = 1 if variant == "binary" else 3
         self.observation_shape = (self.channels, self.resolution, self.resolution)
@@ -243,10 +244,9 @@ class DSprites(Dataset):
 
     def sample_factors(self, n: int, rng: np.random.Generator | int) -> np.ndarray:
         """``n`` factor vectors drawn uniformly over the grid: int64 array ``(n, K)`` of class indices."""
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-            raise ValueError(f"n must be a non-negative int, got {n!r}")
+        n = check_int(n, "n", minimum=0)
         rng = _as_rng(rng)
-        return rng.integers(0, np.asarray(self.factor_sizes, dtype=np.int64), size=(int(n), len(self.factor_sizes)),
+        return rng.integers(0, np.asarray(self.factor_sizes, dtype=np.int64), size=(n, len(self.factor_sizes)),
                             dtype=np.int64)
 
     def _check_factors(self, factors: np.ndarray | torch.Tensor, validate_range: bool = True) -> None:
@@ -300,10 +300,19 @@ class DSprites(Dataset):
 
         ``shape`` int class ``(n,)``; ``scale`` (any positive value, 1 = the largest grid sprite),
         ``orientation`` in radians, ``pos_x``/``pos_y`` in [0, 1], each ``(n,)``. Rendered on the
-        CPU in float64 for the geometry; used to check symmetries at angles off the grid.
+        CPU in float64 for the geometry; used to check symmetries at angles off the grid. Every value
+        must be finite; ``shape`` may be a float array only if it holds whole numbers.
         """
-        shape_t = torch.as_tensor(np.asarray(shape), dtype=torch.long).reshape(-1)
-        vals = [np.asarray(v, dtype=np.float64).reshape(-1) for v in (scale, orientation, pos_x, pos_y)]
+        shape_a = _host_array(shape, "shape").reshape(-1)
+        if not (np.issubdtype(shape_a.dtype, np.integer) or (np.issubdtype(shape_a.dtype, np.floating)
+                                                             and np.all(shape_a == np.round(shape_a)))):
+            raise ValueError(f"shape must hold integer class indices in {{0, 1, 2}}, got {shape!r}")
+        shape_t = torch.as_tensor(shape_a.astype(np.int64))
+        vals = []
+        for name, v in (("scale", scale), ("orientation", orientation), ("pos_x", pos_x), ("pos_y", pos_y)):
+            v = _host_array(v, name).astype(np.float64).reshape(-1)
+            check_finite(v, name)
+            vals.append(v)
         n = shape_t.numel()
         if any(v.size != n for v in vals):
             raise ValueError("shape, scale, orientation, pos_x and pos_y must all have n values")
@@ -385,13 +394,12 @@ class DSprites(Dataset):
         The training sampler: factors are drawn on the device itself (no host transfer, no sync),
         seeded by ``seed``; ``num_batches=None`` yields forever.
         """
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if num_batches is not None and (not isinstance(num_batches, (int, np.integer)) or num_batches < 0):
-            raise ValueError(f"num_batches must be None or a non-negative int, got {num_batches!r}")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        if num_batches is not None:
+            num_batches = check_int(num_batches, "num_batches", minimum=0)
         device = resolve_device(device)
         generator = torch.Generator(device=device)
-        generator.manual_seed(int(seed))
+        generator.manual_seed(check_int(seed, "seed", minimum=0))
         step = 0
         while num_batches is None or step < num_batches:
             index = torch.randint(0, len(self), (int(batch_size),), generator=generator, device=device)
@@ -485,10 +493,8 @@ class DSprites(Dataset):
 
     def _generator(self, device: torch.device, seed: int | None) -> torch.Generator:
         if seed is not None:
-            if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-                raise ValueError(f"seed must be None or a non-negative int, got {seed!r}")
             generator = torch.Generator(device=device)
-            generator.manual_seed(int(seed))
+            generator.manual_seed(check_int(seed, "seed", minimum=0))
             return generator
         if device not in self._generators:
             generator = torch.Generator(device=device)

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
+from lecturelib.validation import check_int
+
 MNIST_URLS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -155,9 +157,8 @@ def make_loader(*arrays: np.ndarray | torch.Tensor, batch_size: int = 128, shuff
     tensors = [torch.as_tensor(a) for a in arrays]
     if len({len(t) for t in tensors}) != 1:
         raise ValueError(f"arrays must share their first dimension, got {[tuple(t.shape) for t in tensors]}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    generator = torch.Generator().manual_seed(seed)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    generator = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
     return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*tensors), batch_size=batch_size,
                                        shuffle=shuffle, generator=generator)
 
@@ -169,8 +170,7 @@ def downsample(X: np.ndarray, factor: int = 2) -> np.ndarray:
     lets the tiny scale train wide autoencoders in seconds (chapter 2).
     """
     X = np.asarray(X)
-    if not isinstance(factor, (int, np.integer)) or factor < 1:
-        raise ValueError(f"factor must be a positive integer, got {factor!r}")
+    factor = check_int(factor, "factor", minimum=1)
     if X.ndim != 2:
         raise ValueError(f"X must have shape (n_samples, side * side), got {X.shape}")
     side = int(round(np.sqrt(X.shape[1])))

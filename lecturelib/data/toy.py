@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from lecturelib.validation import check_int, check_number, check_rng
+
 
 def _rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
-    return random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+    return np.random.default_rng() if random_state is None else check_rng(random_state)
 
 
 def noisy_circle(n_samples: int, *, radius: float = 1.0, noise: float = 0.05,
                  random_state: int | np.random.Generator | None = 0) -> np.ndarray:
     """Points ``(n_samples, 2)`` float32 at uniform angles on a circle of ``radius`` around the origin,
     plus isotropic Gaussian noise of standard deviation ``noise``."""
-    if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-    if not radius > 0:
-        raise ValueError(f"radius must be positive, got {radius!r}")
-    if not noise >= 0:
-        raise ValueError(f"noise must be non-negative, got {noise!r}")
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    radius = check_number(radius, "radius", minimum=0, strict=True)
+    noise = check_number(noise, "noise", minimum=0)
     rng = _rng(random_state)
     angle = rng.uniform(0, 2 * np.pi, n_samples)
     points = radius * np.stack([np.cos(angle), np.sin(angle)], axis=1)
@@ -40,8 +39,9 @@ def render_glyphs(text: str, side: int = 28, *, fontsize: float | None = None,
 
     if not isinstance(text, str) or not text:
         raise ValueError(f"text must be a non-empty string, got {text!r}")
-    if not isinstance(side, (int, np.integer)) or side < 8:
-        raise ValueError(f"side must be an integer >= 8, got {side!r}")
+    side = check_int(side, "side", minimum=8)
+    if fontsize is not None:
+        fontsize = check_number(fontsize, "fontsize", minimum=0, strict=True)
     dpi = 100
     fontsize = fontsize if fontsize is not None else 0.75 * side * 72 / dpi
     images = []
@@ -59,8 +59,6 @@ def render_glyphs(text: str, side: int = 28, *, fontsize: float | None = None,
 def uniform_noise_images(n_samples: int, n_features: int = 784, *,
                          random_state: int | np.random.Generator | None = 0) -> np.ndarray:
     """Images of i.i.d. uniform [0, 1] pixels, float32 ``(n_samples, n_features)``."""
-    if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-    if not isinstance(n_features, (int, np.integer)) or n_features < 1:
-        raise ValueError(f"n_features must be a positive integer, got {n_features!r}")
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    n_features = check_int(n_features, "n_features", minimum=1)
     return _rng(random_state).uniform(0, 1, (n_samples, n_features)).astype(np.float32)

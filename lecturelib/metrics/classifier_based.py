@@ -84,7 +84,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from lecturelib.metrics._fast import MAX_NEWTON_FEATURES, OvRLogistic, lightgbm_classifier
-from lecturelib.metrics._validation import check_rng, check_train_test, child_seed, varying_factors
+from lecturelib.validation import check_rng, check_train_test, child_seed, varying_factors
 
 __all__ = ["dci", "dci_scores", "downstream_accuracy", "explicitness", "make_classifier", "sap"]
 

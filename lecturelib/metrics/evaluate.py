@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lecturelib.metrics._validation import check_positive_int, check_rng, child_seed
+from lecturelib.validation import check_int, check_rng, child_seed
 from lecturelib.metrics.classifier_based import dci, explicitness, sap
 from lecturelib.metrics.information import mig, modularity, unsupervised_scores
 from lecturelib.metrics.sampling import (
@@ -79,9 +79,9 @@ def evaluate_all(
     unknown = sorted(set(chosen) - set(METRICS))
     if unknown:
         raise ValueError(f"metrics={unknown} are not known; expected a subset of {METRICS}")
-    num_train = check_positive_int(num_train, "num_train", minimum=2)
-    num_test = check_positive_int(num_test, "num_test")
-    sizes = [check_positive_int(n, "downstream_sizes") for n in downstream_sizes]
+    num_train = check_int(num_train, "num_train", minimum=2)
+    num_test = check_int(num_test, "num_test", minimum=1)
+    sizes = [check_int(n, "downstream_sizes", minimum=1) for n in downstream_sizes]
     root = check_rng(random_state)
     seeds = dict(zip(("pool",) + METRICS, np.random.SeedSequence(child_seed(root)).spawn(len(METRICS) + 1)))
     rng = {name: np.random.default_rng(seq) for name, seq in seeds.items()}

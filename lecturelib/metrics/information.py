@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lecturelib.metrics._validation import check_codes, check_pair, check_positive_int, varying_factors
+from lecturelib.validation import check_codes, check_factors, check_int, check_pair, varying_factors
 
 __all__ = [
     "discretize",
@@ -54,7 +54,7 @@ def discretize(codes: np.ndarray, num_bins: int = 20) -> np.ndarray:
     int64 array (n_samples, n_latents) with values in ``0 .. num_bins - 1``.
     """
     codes = check_codes(codes, min_samples=1)
-    num_bins = check_positive_int(num_bins, "num_bins")
+    num_bins = check_int(num_bins, "num_bins", minimum=1)
     out = np.empty(codes.shape, dtype=np.int64)
     for j in range(codes.shape[1]):  # a loop over latents (about 10), not over samples
         edges = np.histogram_bin_edges(codes[:, j], bins=num_bins)
@@ -120,8 +120,14 @@ def mutual_info_matrix(codes: np.ndarray, factors: np.ndarray, num_bins: int = 2
 
 
 def factor_entropy(factors: np.ndarray) -> np.ndarray:
-    """Plug-in entropy :math:`H(v_k)` in nats of each factor column: array (n_factors,)."""
-    factors, _ = _relabel(np.asarray(factors))
+    """Plug-in entropy :math:`H(v_k)` in nats of each factor column: array (n_factors,).
+
+    ``factors``: int array (n_samples, n_factors) of class indices, as every metric takes them.
+    """
+    factors = check_factors(factors)
+    if factors.shape[0] == 0:
+        raise ValueError(f"factors needs at least one sample, got shape {factors.shape}")
+    factors, _ = _relabel(factors)
     size = int(factors.max()) + 1
     counts = np.stack([np.bincount(factors[:, k], minlength=size) for k in range(factors.shape[1])])
     return _entropy_of_counts(counts.astype(np.float64), axis=1)

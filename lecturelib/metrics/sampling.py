@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from lecturelib.config import resolve_device
-from lecturelib.metrics._validation import check_positive_int, check_rng, child_seed
+from lecturelib.validation import check_int, check_rng, child_seed
 from lecturelib.metrics.classifier_based import _fit, downstream_accuracy
 
 __all__ = [
@@ -86,7 +86,7 @@ class CodeCache:
                  max_bytes: int = 2**30) -> None:
         self.data, self.encode = data, encode
         self.device = _device(device)
-        self.encode_batch_size = check_positive_int(encode_batch_size, "encode_batch_size")
+        self.encode_batch_size = check_int(encode_batch_size, "encode_batch_size", minimum=1)
         self.sizes = tuple(int(s) for s in data.factor_sizes)
         self.max_bytes = int(max_bytes)
         self.table: torch.Tensor | None = None  # (grid size, n_latents) float64, allocated at first use
@@ -157,7 +157,7 @@ def encode_factors(
 
     ``cache``: a :class:`CodeCache` of ``(data, encode)`` that skips grid points already encoded.
     """
-    encode_batch_size = check_positive_int(encode_batch_size, "encode_batch_size")
+    encode_batch_size = check_int(encode_batch_size, "encode_batch_size", minimum=1)
     codes_of = _codes_of(data, encode, _device(device), cache)
     parts = [codes_of(factors[s]) for s in _chunks(len(factors), encode_batch_size)]
     codes = torch.cat(parts)
@@ -178,7 +178,7 @@ def sample_codes(
 
     Returns ``codes`` float64 ``(num_samples, n_latents)`` and ``factors`` int64 ``(num_samples, K)``.
     """
-    num_samples = check_positive_int(num_samples, "num_samples")
+    num_samples = check_int(num_samples, "num_samples", minimum=1)
     rng = check_rng(random_state)
     factors = np.asarray(data.sample_factors(num_samples, rng), dtype=np.int64)
     return encode_factors(data, encode, factors, encode_batch_size, device, cache), factors
@@ -209,10 +209,10 @@ def beta_vae_score(
 
     Returns ``{"train_accuracy", "eval_accuracy"}`` in ``[0, 1]``; chance is ``1 / K``.
     """
-    batch_size = check_positive_int(batch_size, "batch_size")
-    num_train = check_positive_int(num_train, "num_train")
-    num_eval = check_positive_int(num_eval, "num_eval")
-    encode_batch_size = check_positive_int(encode_batch_size, "encode_batch_size")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    num_train = check_int(num_train, "num_train", minimum=1)
+    num_eval = check_int(num_eval, "num_eval", minimum=1)
+    encode_batch_size = check_int(encode_batch_size, "encode_batch_size", minimum=1)
     rng = check_rng(random_state)
     codes_of = _codes_of(data, encode, _device(device), cache)
     varying = _varying(data)
@@ -278,11 +278,11 @@ def factor_vae_score(
 
     Returns ``{"train_accuracy", "eval_accuracy", "num_active"}``.
     """
-    batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
-    num_train = check_positive_int(num_train, "num_train")
-    num_eval = check_positive_int(num_eval, "num_eval")
-    num_variance_estimate = check_positive_int(num_variance_estimate, "num_variance_estimate", minimum=2)
-    encode_batch_size = check_positive_int(encode_batch_size, "encode_batch_size")
+    batch_size = check_int(batch_size, "batch_size", minimum=2)
+    num_train = check_int(num_train, "num_train", minimum=1)
+    num_eval = check_int(num_eval, "num_eval", minimum=1)
+    num_variance_estimate = check_int(num_variance_estimate, "num_variance_estimate", minimum=2)
+    encode_batch_size = check_int(encode_batch_size, "encode_batch_size", minimum=1)
     if not np.isfinite(prune_threshold) or prune_threshold < 0:
         raise ValueError(f"prune_threshold must be a finite number >= 0, got {prune_threshold!r}")
     rng = check_rng(random_state)
@@ -357,10 +357,10 @@ def downstream(
     ``"{n}.mean_test_accuracy"``, ``"{n}.min_test_accuracy"`` and
     ``"{n}.test_accuracy.{factor_name}"``.
     """
-    sizes = [check_positive_int(n, "num_train") for n in num_train]
+    sizes = [check_int(n, "num_train", minimum=1) for n in num_train]
     if not sizes:
         raise ValueError("num_train must list at least one training size")
-    num_test = check_positive_int(num_test, "num_test")
+    num_test = check_int(num_test, "num_test", minimum=1)
     rng = check_rng(random_state)
     keep = _varying(data)
     if pool is None:

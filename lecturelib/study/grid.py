@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from lecturelib.config import SCALES, get_scale
 from lecturelib.models.regularizers import METHODS, PAPER_TRAINING, SCALE_GRIDS
+from lecturelib.validation import check_int
 
 DATASETS: tuple[str, ...] = ("dsprites", "noisy_dsprites", "color_dsprites")
 """Dataset variants the study knows (procedural dSprites and Locatello et al.'s noisy and colour versions)."""
@@ -101,11 +102,9 @@ def make_grid(datasets: Iterable[str], grids: Mapping[str, Sequence[Mapping[str,
     ``grids[method]`` is the list of hyperparameter dicts of that method. Raises ``ValueError`` on
     duplicate job ids or negative seeds.
     """
-    datasets, seeds = list(datasets), [int(s) for s in seeds]
+    datasets, seeds = list(datasets), [check_int(s, "seeds", minimum=0) for s in seeds]
     if not datasets or not grids or not seeds:
         raise ValueError("datasets, grids and seeds must all be non-empty")
-    if any(s < 0 for s in seeds):
-        raise ValueError(f"seeds must be non-negative ints, got {seeds}")
     jobs = []
     for dataset in datasets:
         for model, grid in grids.items():
@@ -138,9 +137,8 @@ def study_grid(scale: str | None = None, *, methods: Sequence[str] = METHODS,
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ValueError(f"methods {sorted(unknown)} are not known; expected names from {METHODS}")
-    if annealed_threshold is not None and (isinstance(annealed_threshold, bool) or
-                                           not isinstance(annealed_threshold, int) or annealed_threshold < 1):
-        raise ValueError(f"annealed_threshold must be an int >= 1 (steps), got {annealed_threshold!r}")
+    if annealed_threshold is not None:
+        annealed_threshold = check_int(annealed_threshold, "annealed_threshold", minimum=1)  # steps
     setting = SCALE_SETTINGS[scale]
     train = {**setting["train"], **train_overrides, "scale": scale}
     grids = {}

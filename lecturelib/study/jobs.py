@@ -29,6 +29,7 @@ from lecturelib.models.dsprites_conv import ConvEncoder, dsprites_conv_vae
 from lecturelib.study.batched import single_loss, train_stacked
 from lecturelib.study.grid import Job
 from lecturelib.training import History, train
+from lecturelib.validation import check_int
 
 EVAL_SETTINGS: dict[str, dict[str, Any]] = {
     # Sample sizes of the metrics per scale; "paper" is disentanglement_lib's (evaluate_all's defaults).
@@ -229,8 +230,7 @@ def kept_posteriors(study_folder: str | os.PathLike, record: Mapping[str, Any], 
     images = torch.as_tensor(images)
     if images.ndim != 4 or tuple(images.shape[2:]) != (64, 64):
         raise ValueError(f"images must have shape (n, C, 64, 64), got {tuple(images.shape)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     layout = memory_format(torch.device("cpu"))
     encoder = load_encoder(study_folder, record).to(memory_format=layout)
     parts = [encoder(images[s:s + batch_size].float().contiguous(memory_format=layout))[:2]
