@@ -6,9 +6,11 @@ os.environ.setdefault("LECTURELIB_SCALE", "tiny")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import torch  # noqa: E402
+os.environ.setdefault("LECTURELIB_THREADS", "1")
 
-torch.set_num_threads(int(os.environ.get("LECTURELIB_THREADS", "1")))
+from lecturelib.config import set_threads  # noqa: E402
+
+set_threads()  # a bad LECTURELIB_THREADS is named here too, not a raw int() error
 
 # Property-based tests (tests/test_properties.py): a bounded, derandomized profile by default, so that
 # `make test` and CI draw the same examples in a bounded time; HYPOTHESIS_PROFILE=explore searches more.
