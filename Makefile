@@ -27,6 +27,10 @@ OFFLINE ?= 1
 OFFLINE_ASSETS := _build/offline_assets
 # The headless browser of `make test-browser` (Debian: chromium; GitHub's Ubuntu: google-chrome).
 CHROMIUM ?= $(or $(shell command -v chromium chromium-browser google-chrome 2>/dev/null | head -n1),chromium)
+# PyPI's Linux torch wheel is the CUDA build (GBs of NVIDIA libraries). TORCH_INDEX=URL installs the
+# pinned torch from that index first, and pip then finds torch==VERSION satisfied by VERSION+cpu:
+#   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu   (what the GitHub workflows do)
+TORCH_INDEX ?=
 TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended latexmk tex-gyre
 
 help:
@@ -43,6 +47,7 @@ help:
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet --index-url $(TORCH_INDEX) "$$(grep '^torch==' requirements.txt)")
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
