@@ -80,6 +80,8 @@ book-nosolutions: $(STAMP) $(if $(filter 1,$(OFFLINE)),offline-assets)
 	$(BIN)/python scripts/book_config.py _config.yml _build/config/nosolutions.yml --scale $(SCALE) --hide-solutions \
 	  --cache $(BOOK_OUT)/_build/.jupyter_cache $(if $(filter 1,$(OFFLINE)),--offline $(OFFLINE_ASSETS))
 	$(BUILD_ENV) $(BIN)/jupyter-book build . -W --keep-going --config _build/config/nosolutions.yml --path-output _build/nosolutions
+	@# Every file of the site (pages, _sources, downloads, search index) against every solution line.
+	$(BIN)/python -m lecturelib.exercises scan _build/nosolutions/_build/html
 	@echo "The site without solutions is at file://$(CURDIR)/_build/nosolutions/_build/html/index.html"
 
 student-notebooks: $(STAMP)

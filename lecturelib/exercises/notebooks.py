@@ -32,7 +32,7 @@ import nbformat
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 SOLUTION_TAG = "solution"
-_DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution\}[ \t]*(?P<label>\S*)[^\n]*\n.*?^(?P=fence)[ \t]*$\n?",
+SOLUTION_DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution\}[ \t]*(?P<label>\S*)[^\n]*\n.*?^(?P=fence)[ \t]*$\n?",
                         re.MULTILINE | re.DOTALL)
 _EXERCISE_LABEL = re.compile(r"^:label:\s*(\S+)", re.MULTILINE)
 
@@ -66,7 +66,7 @@ def strip_code_solution(source: str, label: str) -> str:
 
 def strip_markdown_solutions(source: str) -> str:
     """Drop every ``{solution}`` directive block (backtick or colon fences) from markdown."""
-    return _DIRECTIVE.sub("", source).rstrip() + ("\n" if source.endswith("\n") else "")
+    return SOLUTION_DIRECTIVE.sub("", source).rstrip() + ("\n" if source.endswith("\n") else "")
 
 
 def solution_labels(nb: nbformat.NotebookNode) -> list[str]:
@@ -87,7 +87,7 @@ def _solution_cells(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
     found, label = [], None
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
-            labels = [m.group("label") for m in _DIRECTIVE.finditer(cell.source) if m.group("label")]
+            labels = [m.group("label") for m in SOLUTION_DIRECTIVE.finditer(cell.source) if m.group("label")]
             labels = labels or _EXERCISE_LABEL.findall(cell.source)
             if labels:
                 label = labels[-1]
