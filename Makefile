@@ -11,7 +11,7 @@ WORKERS ?= 2
 TEST_CACHE := $(CURDIR)/_build/test-cache
 TEST_ENV := LECTURELIB_CACHE=$(TEST_CACHE) LECTURELIB_SCALE=tiny LECTURELIB_THREADS=$(THREADS) OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) MPLBACKEND=Agg PYTHONHASHSEED=0
 
-.PHONY: book book-nosolutions student-notebooks pdf test test-unit test-notebooks test-book test-browser offline-assets bench clean help
+.PHONY: book book-nosolutions student-notebooks lab pdf test test-unit test-notebooks test-book test-browser offline-assets bench clean help
 
 # The compute scale the book is executed at. Each scale other than `default` builds into its own
 # folder, because the execution cache (jupyter-cache) keys on the code, not on the scale.
@@ -42,6 +42,7 @@ help:
 	@echo "make bench  - run every script in benchmarks/, record its table in book/benchmarks/ for the appendix"
 	@echo "make book-nosolutions - the site without any solution, into _build/nosolutions (graded courses)"
 	@echo "make student-notebooks - every chapter with solutions replaced by stubs, into student_notebooks/"
+	@echo "make lab    - JupyterLab on notebooks/ in the book's environment (LECTURELIB_SCALE=tiny for quick runs)"
 	@echo "make clean  - remove the built site and caches (keeps .venv)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -86,6 +87,9 @@ book-nosolutions: $(STAMP) $(if $(filter 1,$(OFFLINE)),offline-assets)
 
 student-notebooks: $(STAMP)
 	$(BIN)/python -m lecturelib.exercises student --out student_notebooks
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
 
 test: test-unit test-notebooks test-book
 

@@ -41,7 +41,8 @@ def demo_notebook():
     code.outputs = [nbformat.v4.new_output("stream", text="42\n")]
     code.execution_count = 3
     return new_notebook(cells=[new_markdown_cell("# Demo"), new_code_cell("x = 1"),
-                               new_markdown_cell(SOLUTION_MD), new_markdown_cell(SOLUTION_DIRECTIVE), code])
+                               new_markdown_cell(SOLUTION_MD),
+                               new_markdown_cell(SOLUTION_DIRECTIVE, metadata={"tags": ["solution"]}), code])
 
 
 def test_student_version_replaces_solutions_and_clears_outputs():
@@ -68,6 +69,17 @@ def test_nbgrader_version_marks_solution_cells():
     meta = source.cells[4].metadata["nbgrader"]
     assert meta["solution"] is True and meta["grade_id"].startswith("ex-demo-double")
     assert "nbgrader" not in source.cells[1].metadata
+
+
+def test_nbgrader_version_makes_written_solutions_graded_answers_and_checks_tests():
+    nb = demo_notebook()
+    nb.cells.append(new_code_cell("exercises.check_double(double)"))
+    source = exnb.nbgrader_version(nb)
+    written = source.cells[3].metadata["nbgrader"]
+    assert written["solution"] and written["grade"] and written["points"] == 1  # nbgrader: markdown answers are graded
+    check = source.cells[5].metadata["nbgrader"]
+    assert check["grade"] and check["locked"] and not check["solution"] and check["points"] == 1
+    assert len({c.metadata["nbgrader"]["grade_id"] for c in source.cells if "nbgrader" in c.metadata}) == 3
 
 
 @pytest.mark.parametrize("code, message", [
@@ -106,7 +118,7 @@ def test_chapter_student_notebook(path):
     nb = nbformat.read(path, as_version=4)
     student = exnb.student_version(nb)
     nbformat.validate(student)
-    solution_cells = [i for i, c in enumerate(nb.cells) if "solution" in c.metadata.get("tags", [])]
+    solution_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "solution" in c.metadata.get("tags", [])]
     for index in solution_cells:
         body = nb.cells[index].source.split(exnb.BEGIN, 1)[1].split(exnb.END, 1)[0].strip()
         assert body and body not in student.cells[index].source

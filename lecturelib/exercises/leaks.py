@@ -9,8 +9,8 @@ any chapter also contains (a line the solution shares with the exercise) is not 
 out. Short fragments (under :data:`MIN_CHARS` characters) are left out too.
 
 Every file under the site is read as text: HTML as its visible text (tags dropped, entities
-decoded), notebooks as the text of their cells and outputs, any other file as it is; binaries are
-skipped. Sphinx's typography (curly quotes, dashes) is undone on both sides::
+decoded), notebooks as the text of their cells and outputs, any other file as it is, each also with
+markdown's code and emphasis marks dropped; binaries are skipped. Sphinx's typography (curly quotes, dashes) is undone on both sides::
 
     python -m lecturelib.exercises scan _build/nosolutions/_build/html   # exit status 1 on a leak
 
@@ -154,7 +154,7 @@ def scan(site: Path, notebooks: list[Path]) -> list[Leak]:
         text = file_text(path)
         if text is None:
             continue
-        text = normalise(text)
+        text = normalise(text) + "\n" + normalise(_unmark(text))  # markdown's `code` and **bold** as rendered
         leaks += [Leak(str(path.relative_to(site)), solution, fragment)
                   for solution, found in wanted.items() for fragment in found if fragment in text]
     return leaks
