@@ -11,7 +11,7 @@ WORKERS ?= 2
 TEST_CACHE := $(CURDIR)/_build/test-cache
 TEST_ENV := LECTURELIB_CACHE=$(TEST_CACHE) LECTURELIB_SCALE=tiny LECTURELIB_THREADS=$(THREADS) OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) MPLBACKEND=Agg PYTHONHASHSEED=0
 
-.PHONY: book book-nosolutions student-notebooks pdf test test-unit test-notebooks test-book test-browser offline-assets bench clean help
+.PHONY: book book-nosolutions student-notebooks lab pdf test test-unit test-notebooks test-book test-browser offline-assets bench clean help
 
 # The compute scale the book is executed at. Each scale other than `default` builds into its own
 # folder, because the execution cache (jupyter-cache) keys on the code, not on the scale.
@@ -27,6 +27,10 @@ OFFLINE ?= 1
 OFFLINE_ASSETS := _build/offline_assets
 # The headless browser of `make test-browser` (Debian: chromium; GitHub's Ubuntu: google-chrome).
 CHROMIUM ?= $(or $(shell command -v chromium chromium-browser google-chrome 2>/dev/null | head -n1),chromium)
+# PyPI's Linux torch wheel is the CUDA build (GBs of NVIDIA libraries). TORCH_INDEX=URL installs the
+# pinned torch from that index first, and pip then finds torch==VERSION satisfied by VERSION+cpu:
+#   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu   (what the GitHub workflows do)
+TORCH_INDEX ?=
 TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended latexmk tex-gyre
 
 help:
@@ -38,11 +42,13 @@ help:
 	@echo "make bench  - run every script in benchmarks/, record its table in book/benchmarks/ for the appendix"
 	@echo "make book-nosolutions - the site without any solution, into _build/nosolutions (graded courses)"
 	@echo "make student-notebooks - every chapter with solutions replaced by stubs, into student_notebooks/"
+	@echo "make lab    - JupyterLab on notebooks/ in the book's environment (LECTURELIB_SCALE=tiny for quick runs)"
 	@echo "make clean  - remove the built site and caches (keeps .venv)"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet --index-url $(TORCH_INDEX) "$$(grep '^torch==' requirements.txt)")
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
@@ -75,10 +81,15 @@ book-nosolutions: $(STAMP) $(if $(filter 1,$(OFFLINE)),offline-assets)
 	$(BIN)/python scripts/book_config.py _config.yml _build/config/nosolutions.yml --scale $(SCALE) --hide-solutions \
 	  --cache $(BOOK_OUT)/_build/.jupyter_cache $(if $(filter 1,$(OFFLINE)),--offline $(OFFLINE_ASSETS))
 	$(BUILD_ENV) $(BIN)/jupyter-book build . -W --keep-going --config _build/config/nosolutions.yml --path-output _build/nosolutions
+	@# Every file of the site (pages, _sources, downloads, search index) against every solution line.
+	$(BIN)/python -m lecturelib.exercises scan _build/nosolutions/_build/html
 	@echo "The site without solutions is at file://$(CURDIR)/_build/nosolutions/_build/html/index.html"
 
 student-notebooks: $(STAMP)
 	$(BIN)/python -m lecturelib.exercises student --out student_notebooks
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
 
 test: test-unit test-notebooks test-book
 

@@ -11,6 +11,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from lecturelib.exercises import notebooks as exnb
+from lecturelib.exercises.leaks import distinctive_fragments, normalise, page_text, scan
 from lecturelib.exercises.checks import CheckFailed, ExerciseCheck, expect_close, expect_shape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,8 @@ def demo_notebook():
     code.outputs = [nbformat.v4.new_output("stream", text="42\n")]
     code.execution_count = 3
     return new_notebook(cells=[new_markdown_cell("# Demo"), new_code_cell("x = 1"),
-                               new_markdown_cell(SOLUTION_MD), new_markdown_cell(SOLUTION_DIRECTIVE), code])
+                               new_markdown_cell(SOLUTION_MD),
+                               new_markdown_cell(SOLUTION_DIRECTIVE, metadata={"tags": ["solution"]}), code])
 
 
 def test_student_version_replaces_solutions_and_clears_outputs():
@@ -67,6 +69,17 @@ def test_nbgrader_version_marks_solution_cells():
     meta = source.cells[4].metadata["nbgrader"]
     assert meta["solution"] is True and meta["grade_id"].startswith("ex-demo-double")
     assert "nbgrader" not in source.cells[1].metadata
+
+
+def test_nbgrader_version_makes_written_solutions_graded_answers_and_checks_tests():
+    nb = demo_notebook()
+    nb.cells.append(new_code_cell("exercises.check_double(double)"))
+    source = exnb.nbgrader_version(nb)
+    written = source.cells[3].metadata["nbgrader"]
+    assert written["solution"] and written["grade"] and written["points"] == 1  # nbgrader: markdown answers are graded
+    check = source.cells[5].metadata["nbgrader"]
+    assert check["grade"] and check["locked"] and not check["solution"] and check["points"] == 1
+    assert len({c.metadata["nbgrader"]["grade_id"] for c in source.cells if "nbgrader" in c.metadata}) == 3
 
 
 @pytest.mark.parametrize("code, message", [
@@ -105,7 +118,7 @@ def test_chapter_student_notebook(path):
     nb = nbformat.read(path, as_version=4)
     student = exnb.student_version(nb)
     nbformat.validate(student)
-    solution_cells = [i for i, c in enumerate(nb.cells) if "solution" in c.metadata.get("tags", [])]
+    solution_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "solution" in c.metadata.get("tags", [])]
     for index in solution_cells:
         body = nb.cells[index].source.split(exnb.BEGIN, 1)[1].split(exnb.END, 1)[0].strip()
         assert body and body not in student.cells[index].source
@@ -134,15 +147,27 @@ def test_check_framework_messages():
         expect_shape({"a": 1}, (1,), "output")
 
 
-def build_site(tmp_path, hide_solutions):
-    """Build the site without executing notebooks (scripts/book_config.py writes the config)."""
-    out = tmp_path / ("hidden" if hide_solutions else "shown")
+def build_site(out, hide_solutions):
+    """Build the site at the tiny scale without executing notebooks (scripts/book_config.py writes
+    the config). Execution adds outputs, but the solution cells' outputs go with their cells, and
+    the tiny-scale execution that nbval does already takes test-notebooks' time."""
     config = out / "_config.yml"
     subprocess.run([sys.executable, str(ROOT / "scripts" / "book_config.py"), str(ROOT / "_config.yml"), str(config),
-                    "--no-execute"] + (["--hide-solutions"] if hide_solutions else []), check=True, capture_output=True)
+                    "--no-execute", "--scale", "tiny"] + (["--hide-solutions"] if hide_solutions else []),
+                   check=True, capture_output=True)
     subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--config", str(config),
                     "--path-output", str(out), "-W", "-q"], check=True, capture_output=True)
     return out / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def shown_site(tmp_path_factory):
+    return build_site(tmp_path_factory.mktemp("shown"), hide_solutions=False)
+
+
+@pytest.fixture(scope="module")
+def hidden_site(tmp_path_factory):
+    return build_site(tmp_path_factory.mktemp("hidden"), hide_solutions=True)
 
 
 def solution_snippets(path):
@@ -159,18 +184,9 @@ def solution_snippets(path):
     return snippets
 
 
-def page_text(html_text):
-    """Visible text of an HTML page, whitespace-normalised. Tags are dropped without a space: the
-    highlighter wraps each code token in a span, and ``np.exp(-a)`` must stay one string."""
-    import html
-
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", html_text)).split())  # "" keeps highlighted code whole
-
-
 @pytest.mark.skipif(not CHAPTERS, reason="no chapters yet")
-def test_no_solutions_build_contains_no_solution(tmp_path):
-    shown = build_site(tmp_path, hide_solutions=False)
-    hidden = build_site(tmp_path, hide_solutions=True)
+def test_no_solutions_build_contains_no_solution(shown_site, hidden_site):
+    shown, hidden = shown_site, hidden_site
     pages = sorted(p.relative_to(shown) for p in (shown / "notebooks").glob("*.html"))
     assert len(pages) == len(CHAPTERS)
     solution_class = re.compile(r'class="[^"]*\bsolution\b')
@@ -179,8 +195,59 @@ def test_no_solutions_build_contains_no_solution(tmp_path):
     assert solution_class.search(" ".join((shown / p).read_text() for p in pages)), "control: solutions shown"
     for path in CHAPTERS:
         page = Path("notebooks") / f"{path.stem}.html"
-        shown_text, hidden_text = page_text((shown / page).read_text()), page_text((hidden / page).read_text())
+        shown_text = normalise(page_text((shown / page).read_text()))
+        hidden_text = normalise(page_text((hidden / page).read_text()))
         for snippet in solution_snippets(path):
             snippet = " ".join(snippet.split())
             assert snippet in shown_text, f"control: {snippet!r} should be on the normal page {page}"
             assert snippet not in hidden_text, f"solution code leaked into the no-solutions page {page}: {snippet!r}"
+
+
+@pytest.mark.skipif(not CHAPTERS, reason="no chapters yet")
+def test_no_solutions_site_has_no_solution_line_in_any_file(hidden_site):
+    """Pages, _sources (the download button's notebooks), search index, static files: no line of
+    any solution, code or written, anywhere under the no-solutions site."""
+    leaks = scan(hidden_site, CHAPTERS)
+    assert not leaks, "solutions in the no-solutions site:\n" + "\n".join(map(str, leaks[:20]))
+
+
+@pytest.mark.skipif(not CHAPTERS, reason="no chapters yet")
+def test_leak_scan_finds_every_solution_line_on_the_normal_site(shown_site):
+    """Control: each fragment the scan looks for is on the normal site (page and _sources), so its
+    absence from the no-solutions site means something."""
+    wanted = distinctive_fragments(CHAPTERS)
+    assert all(wanted.values()), [s.label for s, found in wanted.items() if not found]
+    leaks = scan(shown_site, CHAPTERS)
+    found = {(leak.solution, leak.fragment) for leak in leaks}
+    missing = [(s.chapter, s.label, f) for s, fragments in wanted.items() for f in fragments if (s, f) not in found]
+    assert not missing, missing
+    pages = {(leak.solution, leak.path) for leak in leaks}
+    for solution in wanted:  # every solution is on its chapter's page, not only in _sources
+        assert (solution, f"notebooks/{Path(solution.chapter).stem}.html") in pages, solution
+
+
+@pytest.mark.skipif(not CHAPTERS, reason="no chapters yet")
+def test_no_solutions_site_serves_student_notebooks(hidden_site):
+    """The download button's .ipynb is the chapter's student version."""
+    for path in CHAPTERS:
+        served = nbformat.read(hidden_site / "_sources" / "notebooks" / path.name, as_version=4)
+        student = exnb.student_version(nbformat.read(path, as_version=4))
+        assert [c.source for c in served.cells] == [c.source for c in student.cells], path.name
+        assert f"_sources/notebooks/{path.name}" in (hidden_site / "notebooks" / f"{path.stem}.html").read_text()
+
+
+def test_scan_reports_a_written_and_a_code_solution(tmp_path):
+    nb_path = tmp_path / "demo.ipynb"
+    nbformat.write(demo_notebook(), nb_path)
+    site = tmp_path / "site"
+    (site / "a").mkdir(parents=True)
+    (site / "a" / "page.html").write_text("<p>Multiply by <em>two</em>: the secret answer text.</p>")
+    (site / "b.ipynb").write_text(nbformat.writes(demo_notebook()))
+    (site / "clean.html").write_text("<p>Write <code>double(x)</code>.</p>")
+    (site / "image.png").write_bytes(bytes(range(256)))
+    leaks = scan(site, [nb_path])
+    assert {(leak.path, leak.solution.kind) for leak in leaks} == \
+        {("a/page.html", "written"), ("b.ipynb", "written"), ("b.ipynb", "code")}
+    done = subprocess.run([sys.executable, "-m", "lecturelib.exercises", "scan", str(site), str(nb_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "secret answer text" in done.stdout

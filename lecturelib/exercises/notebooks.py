@@ -9,16 +9,19 @@ markers::
         ...
         ### END SOLUTION
 
-and writes each written solution in a ``{solution}`` directive (sphinx-exercise). The student
-version of a chapter replaces every marked region by a stub that raises ``NotImplementedError``
-naming the exercise, drops every ``{solution}`` directive, clears all outputs and leaves
-everything else as it was::
+and writes each written solution in a ``{solution}`` directive (sphinx-exercise), in a markdown
+cell of its own that is tagged ``solution`` too (:func:`mark_written_solutions`, which
+``scripts/mark_solutions.py`` applies to the chapters). The student version of a chapter replaces
+every marked region by a stub that raises ``NotImplementedError`` naming the exercise, drops
+every ``{solution}`` directive, clears all outputs and leaves everything else as it was::
 
     python -m lecturelib.exercises student --out student_notebooks            # every chapter
-    python -m lecturelib.exercises nbgrader --out source                      # nbgrader's source/
+    python -m lecturelib.exercises nbgrader --out source/ps1                  # nbgrader's source/
 
 The ``nbgrader`` copies carry nbgrader's cell metadata, so ``nbgrader generate_assignment`` works
-on them directly.
+on them directly and clears every solution: code solutions become nbgrader's code stub, written
+ones manually graded answer cells ("YOUR ANSWER HERE"), and the cell that calls an exercise's
+check becomes a locked autograder test cell.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import nbformat
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 SOLUTION_TAG = "solution"
-_DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution\}[ \t]*(?P<label>\S*)[^\n]*\n.*?^(?P=fence)[ \t]*$\n?",
+SOLUTION_DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution\}[ \t]*(?P<label>\S*)[^\n]*\n.*?^(?P=fence)[ \t]*$\n?",
                         re.MULTILINE | re.DOTALL)
 _EXERCISE_LABEL = re.compile(r"^:label:\s*(\S+)", re.MULTILINE)
 
@@ -66,7 +69,7 @@ def strip_code_solution(source: str, label: str) -> str:
 
 def strip_markdown_solutions(source: str) -> str:
     """Drop every ``{solution}`` directive block (backtick or colon fences) from markdown."""
-    return _DIRECTIVE.sub("", source).rstrip() + ("\n" if source.endswith("\n") else "")
+    return SOLUTION_DIRECTIVE.sub("", source).rstrip() + ("\n" if source.endswith("\n") else "")
 
 
 def solution_labels(nb: nbformat.NotebookNode) -> list[str]:
@@ -87,7 +90,7 @@ def _solution_cells(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
     found, label = [], None
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
-            labels = [m.group("label") for m in _DIRECTIVE.finditer(cell.source) if m.group("label")]
+            labels = [m.group("label") for m in SOLUTION_DIRECTIVE.finditer(cell.source) if m.group("label")]
             labels = labels or _EXERCISE_LABEL.findall(cell.source)
             if labels:
                 label = labels[-1]
@@ -116,14 +119,88 @@ def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return student
 
 
+def unmarked_written_solutions(nb: nbformat.NotebookNode) -> list[int]:
+    """Indices of the markdown cells with a ``{solution}`` directive that is not alone in a cell
+    tagged ``solution`` (nbgrader could not clear it without clearing the rest of the cell)."""
+    unmarked = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown" and SOLUTION_DIRECTIVE.search(cell.source):
+            alone = len(SOLUTION_DIRECTIVE.findall(cell.source)) == 1 and not strip_markdown_solutions(cell.source).strip()
+            if not (alone and SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])):
+                unmarked.append(index)
+    return unmarked
+
+
+def mark_written_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` where every ``{solution}`` directive is alone in a markdown cell tagged ``solution``.
+
+    A markdown cell that holds a directive and other text is split in order (the text before,
+    the directive, the text after); the first piece keeps the cell's id and metadata, the others
+    get ids derived from it. Marking a marked notebook changes nothing.
+    """
+    marked = copy.deepcopy(nb)
+    cells = []
+    for cell in marked.cells:
+        if cell.cell_type != "markdown" or not SOLUTION_DIRECTIVE.search(cell.source):
+            cells.append(cell)
+            continue
+        pieces, start = [], 0
+        for match in SOLUTION_DIRECTIVE.finditer(cell.source):
+            pieces += [(False, cell.source[start:match.start()]), (True, match.group(0))]
+            start = match.end()
+        pieces.append((False, cell.source[start:]))
+        pieces = [(solution, text.strip("\n")) for solution, text in pieces if text.strip()]
+        for number, (solution, text) in enumerate(pieces):
+            piece = copy.deepcopy(cell) if number == 0 else nbformat.v4.new_markdown_cell()
+            if number and "id" in cell:
+                piece["id"] = f"{cell['id'][:60]}-{number}"
+            piece.source = text
+            tags = [t for t in piece.metadata.get("tags", []) if t != SOLUTION_TAG] + ([SOLUTION_TAG] if solution else [])
+            if tags:
+                piece.metadata["tags"] = tags
+            else:
+                piece.metadata.pop("tags", None)
+            cells.append(piece)
+    marked.cells = cells
+    return marked
+
+
+def _nbgrader_metadata(grade_id: str, *, solution: bool, grade: bool) -> dict:
+    meta = {"grade": grade, "grade_id": grade_id, "locked": not solution, "schema_version": 3,
+            "solution": solution, "task": False}
+    if grade:
+        meta["points"] = 1
+    return meta
+
+
 def nbgrader_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``nb`` whose solution cells carry nbgrader's metadata (``solution: true``)."""
+    """A copy of ``nb`` with nbgrader's cell metadata on every solution and every check.
+
+    Code solution cells become solution cells (nbgrader replaces the marked region by its stub),
+    the code cell after each that calls ``exercises.check_...`` an autograder test cell (locked,
+    one point), and each written solution a manually graded answer cell (one point; nbgrader
+    replaces it by "YOUR ANSWER HERE"). Raises ``ValueError`` when a written solution is not
+    marked (:func:`unmarked_written_solutions`), since nbgrader would release it to students.
+    """
+    unmarked = unmarked_written_solutions(nb)
+    if unmarked:
+        raise ValueError(f"written solutions in cells {unmarked} are not alone in a markdown cell tagged "
+                         f"'{SOLUTION_TAG}', so nbgrader would not clear them; run scripts/mark_solutions.py")
     source = copy.deepcopy(nb)
     for index, label in _solution_cells(nb):
-        source.cells[index].metadata["nbgrader"] = {
-            "grade": False, "grade_id": f"{label}-{index}", "locked": False, "schema_version": 3,
-            "solution": True, "task": False,
-        }
+        source.cells[index].metadata["nbgrader"] = _nbgrader_metadata(f"{label}-{index}", solution=True, grade=False)
+        after = next((i for i in range(index + 1, len(nb.cells)) if nb.cells[i].cell_type == "code"), None)
+        if after is not None and re.search(r"\bexercises\.check_\w+\(", nb.cells[after].source):
+            source.cells[after].metadata["nbgrader"] = _nbgrader_metadata(f"{label}-check-{after}",
+                                                                          solution=False, grade=True)
+    label = None
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            match = SOLUTION_DIRECTIVE.search(cell.source)
+            label = (match and match.group("label")) or (_EXERCISE_LABEL.findall(cell.source) or [label])[-1]
+            if match:
+                source.cells[index].metadata["nbgrader"] = _nbgrader_metadata(
+                    f"{label or 'solution'}-written-{index}", solution=True, grade=True)
     return source
 
 
