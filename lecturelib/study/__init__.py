@@ -5,7 +5,8 @@ seed) models, scores each with every disentanglement metric and downstream task,
 
 - :mod:`~lecturelib.study.grid`: the grid as a list of :class:`~lecturelib.study.grid.Job` with
   stable, human-readable ids, per compute scale.
-- :mod:`~lecturelib.study.store`: one JSON record per job, written atomically (first finisher wins).
+- :mod:`lecturelib.store` (shared with train-or-load): one JSON record per job, written atomically
+  (first finisher wins), claims that share the work between runners.
 - :mod:`~lecturelib.study.runner`: runs a job function over the grid on local processes or a Dask
   cluster, resumably; failures are recorded, not raised.
 - :mod:`~lecturelib.study.batched`: trains several models of one grid row in one vmapped step.
@@ -21,7 +22,7 @@ Dask (``pip install lecturelib[study]``) is imported only when the Dask backend 
 from lecturelib.study.grid import Job, make_grid, study_grid
 from lecturelib.study.report import aggregate, format_table, load_records
 from lecturelib.study.runner import run_study
-from lecturelib.study.store import RecordStore
+from lecturelib.store import RecordStore
 
 __all__ = ["Job", "make_grid", "study_grid", "RecordStore", "run_study", "aggregate", "format_table",
            "load_records"]

@@ -9,7 +9,7 @@ Spearman correlation over models says whether the two modes order them alike.
 Only the scores whose classifiers differ between the modes are computed
 (:data:`AGREEMENT_METRICS`); BetaVAE, FactorVAE, MIG and Modularity are identical in both modes.
 Results are one JSON record per model in ``<study>/agreement/records/``, written atomically by
-:class:`~lecturelib.study.store.RecordStore`, so a run can be stopped and resumed::
+:class:`~lecturelib.store.RecordStore`, so a run can be stopped and resumed::
 
     python -m lecturelib.study agreement --out lecturelib/results/study_default [--seconds 3600]
 """
@@ -24,9 +24,10 @@ from typing import Any, Collection, Mapping, Sequence
 import numpy as np
 import torch
 
+from lecturelib.store import RecordStore, environment, now
 from lecturelib.study.analysis import cross_rank_correlation, finished
 from lecturelib.study.report import load_records
-from lecturelib.study.store import RecordStore
+from lecturelib.study.runner import process_context
 
 AGREEMENT_METRICS: tuple[str, ...] = ("explicitness", "sap", "dci", "downstream_lr", "downstream_gbt")
 """The metrics of :func:`~lecturelib.metrics.evaluate_all` whose fast mode uses other classifiers."""
@@ -107,17 +108,15 @@ def score_both_modes(study_folder: str | os.PathLike, record: Mapping[str, Any],
 def _score_and_store(study_folder: str, record: Mapping[str, Any], config: Mapping[str, Any], device: str,
                      threads: int | None) -> str:
     """Score one model in both modes and write its agreement record (what a worker process runs)."""
-    from lecturelib.study.runner import _environment, _now  # the provenance of the study's own records
-
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
-    started = _now()
+    started = now()
     result = score_both_modes(study_folder, record, config["sizes"], device, config["metrics"])
     RecordStore(Path(study_folder) / FOLDER).write(record["job_id"], {
         "job_id": record["job_id"], "status": "ok", "config": dict(config), "started": started,
-        "scores": {m: result[m] for m in ("fast", "reference")}, "timings": result["timings"], **_environment()})
+        "scores": {m: result[m] for m in ("fast", "reference")}, "timings": result["timings"], **environment()})
     return record["job_id"]
 
 
@@ -132,7 +131,6 @@ def run_agreement(study_folder: str | os.PathLike, sizes: Mapping[str, Any] | No
     scores that many models at once in worker processes of one thread each (reference mode's
     scikit-learn classifiers use one core each).
     """
-    from lecturelib.study.runner import _process_context
 
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -165,7 +163,7 @@ def run_agreement(study_folder: str | os.PathLike, sizes: Mapping[str, Any] | No
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     pending = list(todo)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_process_context()) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=process_context()) as pool:
         running: set = set()
         while pending or running:
             while pending and len(running) < workers and time_left():

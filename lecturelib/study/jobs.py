@@ -243,7 +243,7 @@ def load_encoder(study_folder: str | os.PathLike, record: Mapping[str, Any]) -> 
 
     Raises ``KeyError`` if the record kept no encoder.
     """
-    from lecturelib.study.store import RecordStore
+    from lecturelib.store import RecordStore
 
     state = RecordStore(study_folder).load_artifact(record, "encoder")
     s = _settings(Job.from_dict(record["config"]))

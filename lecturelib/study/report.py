@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from lecturelib.study.store import RecordStore
+from lecturelib.store import RecordStore
 
 BASE_COLUMNS = ("job_id", "dataset", "model", "hparams", "seed", "status", "seconds", "final_loss", "error")
 

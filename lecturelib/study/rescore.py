@@ -30,7 +30,7 @@ from lecturelib.config import resolve_device
 from lecturelib.metrics import METRICS
 from lecturelib.study.analysis import finished
 from lecturelib.study.report import load_records
-from lecturelib.study.store import RecordStore
+from lecturelib.store import RecordStore, environment, now
 
 CHECK_METRIC = "mig"
 """Recomputed with every re-scoring; it must match the record, else the samples differ."""
@@ -50,10 +50,8 @@ def _check_metrics(metrics: Sequence[str]) -> list[str]:
 
 
 def _provenance(metrics: Sequence[str]) -> dict[str, Any]:
-    from lecturelib.study.runner import _environment, _now
-
-    env = _environment()
-    return {"metrics": list(metrics), "date": _now(), "git": env["versions"].get("git"), "hardware": env["hardware"]}
+    env = environment()
+    return {"metrics": list(metrics), "date": now(), "git": env["versions"].get("git"), "hardware": env["hardware"]}
 
 
 def _moved(old: Mapping[str, float], new: Mapping[str, float], keys: Sequence[str]) -> dict[str, tuple[float, float]]:
