@@ -1,7 +1,8 @@
 """Saved results: atomic files, one JSON record per job, claims, provenance.
 
-Used by train-or-load (:mod:`lecturelib.artifacts`, chapter 7) and by the study (:mod:`lecturelib.study`,
-chapters 8 and 9). Layout of a study folder::
+Used by train-or-load (:mod:`lecturelib.artifacts`, chapter 7: :func:`atomic_write` and the provenance
+helpers :func:`versions`, :func:`hardware`) and by the study (:mod:`lecturelib.study`, chapters 8 and 9,
+all of it). Layout of a study folder::
 
     <root>/records/<job_id>.json          a finished job (status "ok"), written once, replaced only by re-scoring
     <root>/records/<job_id>.error.json    the last failure of a job (status "error"), replaced on retry
@@ -34,6 +35,7 @@ import os
 import platform
 import re
 import secrets
+import subprocess
 import tempfile
 import threading
 import time
@@ -64,10 +66,39 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def versions() -> dict[str, str]:
+    """Versions of Python and the main packages, and the git commit when run from a checkout (provenance)."""
+    import numpy
+    import sklearn
+    import torch
+
+    import lecturelib
+
+    found = {"python": platform.python_version(), "torch": torch.__version__,
+             "numpy": numpy.__version__, "scikit-learn": sklearn.__version__,
+             "lecturelib": lecturelib.__version__}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, timeout=5).stdout.strip()
+        if commit:
+            found["git"] = commit
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return found
+
+
+def hardware() -> str:
+    """One line naming the GPU (if torch sees one) and the CPU core count (provenance)."""
+    import torch
+
+    cpu = f"{os.cpu_count()} CPU cores ({platform.machine()})"
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} GPU + {cpu}"
+    return cpu
+
+
 @functools.lru_cache(maxsize=None)
 def _static_environment() -> tuple[tuple[str, Any], ...]:
-    from lecturelib.artifacts import hardware, versions
-
     return (("versions", versions()), ("hardware", hardware()), ("host", platform.node()))
 
 

@@ -1,10 +1,13 @@
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
 import torch
 
 from lecturelib import artifacts
+from lecturelib.store import file_mode
 
 
 @pytest.fixture()
@@ -87,3 +90,41 @@ def test_no_partial_files_left(store):
     artifacts.train_or_load("demo", lambda: torch.zeros(10), {}, scale="tiny")
     leftovers = list((store / "cache").glob("*.tmp"))
     assert leftovers == []
+
+
+def test_values_load_without_running_code_from_the_file(store):
+    value = {"weights": torch.ones(2), "curve": np.arange(3.0), "best": np.float64(0.5), "name": "x", "pair": (1, 2)}
+    artifacts.train_or_load("data", lambda: value, {}, scale="tiny")
+    loaded, _ = artifacts.load(artifacts.find("data", {}, "tiny"))
+    assert loaded["best"] == 0.5 and loaded["pair"] == (1, 2) and loaded["curve"].dtype == np.float64
+
+
+class _Payload:
+    """Stands in for a pickle that would run code when loaded."""
+
+
+def test_a_stored_file_holding_more_than_data_is_refused_and_named(store):
+    artifacts.train_or_load("code", lambda: {"obj": _Payload()}, {}, scale="tiny")
+    path = artifacts.find("code", {}, "tiny")
+    with pytest.raises(ValueError, match=f"{path.name} holds more than data"):
+        artifacts.load(path)
+
+
+def test_shipped_results_load_with_weights_only():
+    shipped = sorted(artifacts.SHIPPED_DIR.glob("*.pt"))
+    assert shipped
+    for path in shipped:
+        value, provenance = artifacts.load(path)
+        assert "state_dict" in value and provenance.key == path.stem
+
+
+def test_stored_files_are_readable_by_the_group(store):
+    previous = os.umask(0o022)
+    file_mode.cache_clear()
+    try:
+        artifacts.train_or_load("demo", lambda: torch.zeros(2), {}, scale="tiny")
+    finally:
+        os.umask(previous)
+        file_mode.cache_clear()
+    for path in (store / "cache").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
