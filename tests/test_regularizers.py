@@ -193,10 +193,12 @@ def test_grids_are_the_papers():
     for hp in R.PAPER_GRIDS["dip_vae_ii"]:
         assert hp["lambda_d"] == hp["lambda_od"]
     assert (R.PAPER_TRAINING["num_steps"], R.PAPER_TRAINING["batch_size"], R.PAPER_TRAINING["lr"]) == (300_000, 64, 1e-4)
+    from lecturelib.study.settings import STUDY_SCALES
+
     for scale in ("tiny", "default"):
-        for method in R.METHODS:
-            grid = R.SCALE_GRIDS[scale][method]
+        for method, grid in STUDY_SCALES[scale].grids().items():
             assert 2 <= len(grid) < 6 and all(hp in R.PAPER_GRIDS[method] for hp in grid)
+    assert STUDY_SCALES["paper"].grids() == R.PAPER_GRIDS
 
 
 def _tc_by_autograd(z, mu, log_var):

@@ -534,3 +534,25 @@ def test_rescore_reproduces_the_scores_and_replaces_only_the_changed_metric(tmp_
         rescore(tmp_path, ["dci"])
     with pytest.raises(ValueError, match="subset of"):
         rescore(tmp_path, ["nope"])
+
+
+# ----------------------------------------------------------------------------- settings per scale
+def test_every_compute_scale_has_one_settings_entry_for_training_evaluation_and_grid():
+    from lecturelib.config import SCALES
+    from lecturelib.study.settings import STUDY_SCALES
+
+    assert tuple(STUDY_SCALES) == SCALES
+    for scale, settings in STUDY_SCALES.items():
+        jobs = study_grid(scale, seeds=(0,))
+        assert {j.settings["num_steps"] for j in jobs} == {settings.train["num_steps"]}
+        assert {j.dataset for j in jobs} == set(settings.datasets)
+
+
+def test_a_job_that_names_no_scale_is_an_error_not_the_paper_settings():
+    from lecturelib.study import jobs as J
+
+    job = make_grid(["dsprites"], {"beta_vae": [{"beta": 1.0}]}, [0], {"num_steps": 1})[0]
+    with pytest.raises(ValueError, match="has no 'scale' in its settings"):
+        J.train_and_evaluate(job, device="cpu")
+    with pytest.raises(ValueError, match="scale='huge' is not a known scale"):
+        J.evaluate_job(Job.from_dict({**job.to_dict(), "settings": {"scale": "huge"}}), None, None, "cpu")

@@ -19,11 +19,11 @@ DIP-VAE-I/II    :math:`\\mathrm{KL} + \\lambda_{od}\\sum_{i\\ne j} C_{ij}^2 + \\
 
 ``KL`` is the batch mean of :math:`\\mathrm{KL}(q(\\mathbf{z}\\mid\\mathbf{x}) \\Vert \\mathcal{N}(0, I))`
 summed over latents. Every regulariser accepts its hyperparameters as Python floats or as 0-d
-tensors, so :class:`lecturelib.study.batched.StackedTrainer` can ``vmap`` one of them over a row
+tensors, so :func:`lecturelib.study.batched.train_stacked` can ``vmap`` one of them over a row
 of the grid (one hyperparameter value per stacked model).
 
 The hyperparameter grids of the paper are :data:`PAPER_GRIDS` (with :data:`PAPER_TRAINING`); the
-smaller grids for the ``tiny`` and ``default`` compute scales are in :data:`SCALE_GRIDS`.
+study's smaller compute scales take some of their values (:data:`lecturelib.study.settings.STUDY_SCALES`).
 """
 
 from __future__ import annotations
@@ -66,21 +66,6 @@ PAPER_TRAINING: dict[str, Any] = {
     "discriminator_hidden": 1000, "discriminator_layers": 6,
 }
 """Training settings shared by every model of the study (same source as :data:`PAPER_GRIDS`)."""
-
-
-def _subgrid(method: str, indices: tuple[int, ...], **override: float) -> list[dict[str, float]]:
-    return [{**PAPER_GRIDS[method][i], **override} for i in indices]
-
-
-# Smaller grids: the two ends (and, by default, the middle) of each paper grid, so the study's
-# contrast between weak and strong regularisation survives. AnnealedVAE's threshold shrinks with
-# the number of steps (it is set per scale by the study, see lecturelib.study.grid).
-SCALE_GRIDS: dict[str, dict[str, list[dict[str, float]]]] = {
-    "tiny": {m: _subgrid(m, (0, 5)) for m in METHODS},
-    "default": {m: _subgrid(m, (0, 2, 5)) for m in METHODS},
-    "paper": PAPER_GRIDS,
-}
-"""Hyperparameter grids per compute scale: ``SCALE_GRIDS[scale][method]`` is a list of dicts."""
 
 
 # ----------------------------------------------------------------------------- helpers
