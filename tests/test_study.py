@@ -556,3 +556,22 @@ def test_a_job_that_names_no_scale_is_an_error_not_the_paper_settings():
         J.train_and_evaluate(job, device="cpu")
     with pytest.raises(ValueError, match="scale='huge' is not a known scale"):
         J.evaluate_job(Job.from_dict({**job.to_dict(), "settings": {"scale": "huge"}}), None, None, "cpu")
+
+
+def test_a_study_handle_serves_records_finished_ones_encoders_and_agreement_records(tmp_path, monkeypatch):
+    from lecturelib.study import Study
+    from lecturelib.study import jobs as J
+
+    monkeypatch.setattr(J, "_evaluate", lambda job, model, data, device: ({"x": 1.0}, {"eval_s": 0.0}))
+    grid = study_grid("tiny", methods=("beta_vae",), seeds=(0,), num_steps=2, batch_size=4)
+    run_study(grid[:1], J.train_and_evaluate, tmp_path, workers=1)
+    RecordStore(tmp_path).write(grid[1].job_id, {"status": "error", "job_id": grid[1].job_id, "config": grid[1].to_dict()})
+    study = Study(tmp_path)
+    assert [r["status"] for r in study.records()] == ["ok", "error"]
+    (record,) = study.finished()
+    assert study.record(record["job_id"]) == record
+    images = J.make_dataset("dsprites").render(torch.zeros(2, 5, dtype=torch.long))
+    assert study.encoder(record)(images)[0].shape == (2, 10)
+    assert study.agreement_records() == []
+    study.agreement_store.write(record["job_id"], {"status": "ok", "job_id": record["job_id"], "scores": {}})
+    assert [r["job_id"] for r in study.agreement_records()] == [record["job_id"]]

@@ -7,6 +7,9 @@ seed) models, scores each with every disentanglement metric and downstream task,
   stable, human-readable ids, per compute scale.
 - :mod:`lecturelib.store` (shared with train-or-load): one JSON record per job, written atomically
   (first finisher wins), claims that share the work between runners.
+- :mod:`~lecturelib.study.folder`: :class:`~lecturelib.study.folder.Study`, one handle on a study
+  folder (records, finished ones, kept encoders, agreement records).
+- :mod:`~lecturelib.study.settings`: what each compute scale sweeps, trains and evaluates.
 - :mod:`~lecturelib.study.runner`: runs a job function over the grid on local processes or a Dask
   cluster, resumably; failures are recorded, not raised.
 - :mod:`~lecturelib.study.batched`: trains several models of one grid row in one vmapped step.
@@ -19,10 +22,11 @@ seed) models, scores each with every disentanglement metric and downstream task,
 Dask (``pip install lecturelib[study]``) is imported only when the Dask backend is used.
 """
 
+from lecturelib.study.folder import Study
 from lecturelib.study.grid import Job, make_grid, study_grid
 from lecturelib.study.report import aggregate, format_table, load_records
 from lecturelib.study.runner import run_study
 from lecturelib.store import RecordStore
 
-__all__ = ["Job", "make_grid", "study_grid", "RecordStore", "run_study", "aggregate", "format_table",
+__all__ = ["Job", "make_grid", "study_grid", "RecordStore", "Study", "run_study", "aggregate", "format_table",
            "load_records"]

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from lecturelib.store import RecordStore, environment, now
-from lecturelib.study.analysis import cross_rank_correlation, finished
-from lecturelib.study.report import load_records
+from lecturelib.store import environment, now
+from lecturelib.study.analysis import cross_rank_correlation
+from lecturelib.study.folder import Study
 from lecturelib.study.runner import process_context
 
 AGREEMENT_METRICS: tuple[str, ...] = ("explicitness", "sap", "dci", "downstream_lr", "downstream_gbt")
@@ -51,7 +50,6 @@ DCI_CHOICE_MODELS: tuple[str, ...] = tuple(
 """The study models whose agreement records chose fast DCI's classifier (see
 :mod:`lecturelib.metrics.classifier_based`); the agreement on the others is a held-out check."""
 
-FOLDER = "agreement"
 """Sub-folder of the study folder that holds the agreement records."""
 
 AGREEMENT_SCORES: dict[str, str] = {
@@ -114,7 +112,7 @@ def _score_and_store(study_folder: str, record: Mapping[str, Any], config: Mappi
         torch.set_num_threads(threads)
     started = now()
     result = score_both_modes(study_folder, record, config["sizes"], device, config["metrics"])
-    RecordStore(Path(study_folder) / FOLDER).write(record["job_id"], {
+    Study(study_folder).agreement_store.write(record["job_id"], {
         "job_id": record["job_id"], "status": "ok", "config": dict(config), "started": started,
         "scores": {m: result[m] for m in ("fast", "reference")}, "timings": result["timings"], **environment()})
     return record["job_id"]
@@ -135,9 +133,10 @@ def run_agreement(study_folder: str | os.PathLike, sizes: Mapping[str, Any] | No
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     sizes, start = _sizes(sizes), time.perf_counter()
-    store = RecordStore(Path(study_folder) / FOLDER)
+    study = Study(study_folder)
+    store = study.agreement_store
     todo = []
-    for record in finished(load_records(study_folder)):
+    for record in study.finished():
         if "encoder" not in record.get("artifacts", {}):
             continue
         config = {"job_id": record["job_id"], "sizes": sizes, "metrics": list(metrics)}
@@ -187,7 +186,7 @@ def agreement_table(study_folder: str | os.PathLike, exclude: Collection[str] = 
     left out (e.g. :data:`DCI_CHOICE_MODELS`, for a held-out check). An empty list if no model is left.
     """
     exclude = set(exclude)
-    records = [r for r in finished(load_records(Path(study_folder) / FOLDER)) if r["job_id"] not in exclude]
+    records = [r for r in Study(study_folder).agreement_records() if r["job_id"] not in exclude]
     if not records:
         return []
     sizes = records[0]["config"]["sizes"]["downstream_sizes"]
@@ -207,7 +206,7 @@ def agreement_table(study_folder: str | os.PathLike, exclude: Collection[str] = 
 
 def agreement_summary(study_folder: str | os.PathLike) -> dict[str, Any]:
     """Sizes, hardware and the median seconds per model in each mode of the agreement records."""
-    records = finished(load_records(Path(study_folder) / FOLDER))
+    records = Study(study_folder).agreement_records()
     if not records:
         return {"models": 0}
     return {"models": len(records), "sizes": records[0]["config"]["sizes"],

@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
 
 from lecturelib.config import resolve_device
 from lecturelib.metrics import METRICS
-from lecturelib.study.analysis import finished
-from lecturelib.study.report import load_records
-from lecturelib.store import RecordStore, environment, now
+from lecturelib.study.folder import Study
+from lecturelib.store import environment, now
 
 CHECK_METRIC = "mig"
 """Recomputed with every re-scoring; it must match the record, else the samples differ."""
@@ -121,12 +119,11 @@ def rescore(study_folder: str | os.PathLike, metrics: Sequence[str], *, device: 
     re-scored, agreement records re-scored, and study records without a kept encoder (removed if
     ``drop_stale``, so that the runner trains them again).
     """
-    from lecturelib.study.agreement import FOLDER
-
     metrics = _check_metrics(metrics)
-    store, agreement = RecordStore(study_folder), RecordStore(Path(study_folder) / FOLDER)
+    study = Study(study_folder)
+    store, agreement = study.store, study.agreement_store
     out: dict[str, list[str]] = {"rescored": [], "agreement": [], "stale": []}
-    for record in finished(load_records(study_folder)):
+    for record in study.finished():
         job_id = record["job_id"]
         if "encoder" not in record.get("artifacts", {}):
             out["stale"].append(job_id)
