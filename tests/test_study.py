@@ -575,3 +575,16 @@ def test_a_study_handle_serves_records_finished_ones_encoders_and_agreement_reco
     assert study.agreement_records() == []
     study.agreement_store.write(record["job_id"], {"status": "ok", "job_id": record["job_id"], "scores": {}})
     assert [r["job_id"] for r in study.agreement_records()] == [record["job_id"]]
+
+
+def test_hyperparameters_are_spelled_one_way_in_ids_reports_and_tables(tmp_path):
+    from lecturelib.study.analysis import score_table
+    from lecturelib.study.grid import format_hparams
+
+    assert format_hparams({"gamma": 0.5, "beta": 4.0, "n": 3}) == "beta=4,gamma=0.5,n=3"
+    assert format_hparams({"gamma": 0.5, "beta": 4.0}, ["gamma"]) == "gamma=0.5"
+    job = make_grid(["toy"], {"m": [{"beta": 4.0, "gamma": 0.5}]}, [0])[0]
+    assert job.job_id == "toy-m-beta=4,gamma=0.5-seed0"
+    run_study([job], cheap_job, tmp_path, workers=1)
+    records = load_records(tmp_path)
+    assert aggregate(records)[0]["hparams"] == score_table(records, {"mean": "mean"}).hparams[0] == "beta=4,gamma=0.5"

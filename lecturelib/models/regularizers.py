@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from lecturelib.training import adam
+from lecturelib.vae import gaussian_kl
 
 Scalar = Union[float, torch.Tensor]
 
@@ -78,15 +79,10 @@ def _check_batch(mu: torch.Tensor, log_var: torch.Tensor, z: torch.Tensor | None
         raise ValueError(f"z must have the shape of mu {tuple(mu.shape)}, got {tuple(z.shape)}")
 
 
-def gaussian_kl(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """KL of :math:`\\mathcal{N}(\\mu, \\sigma^2)` to :math:`\\mathcal{N}(0, 1)` per sample and latent, ``(B, D)``."""
-    return 0.5 * (mu.square() + log_var.exp() - log_var - 1.0)
-
-
 def kl_loss(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """Batch mean of the KL to the prior, summed over latents: a scalar."""
+    """Batch mean of the KL to the prior, summed over latents (:func:`lecturelib.vae.gaussian_kl`): a scalar."""
     _check_batch(mu, log_var)
-    return gaussian_kl(mu, log_var).sum(dim=1).mean()
+    return gaussian_kl(mu, log_var).mean()
 
 
 # ----------------------------------------------------------------------------- β-VAE, AnnealedVAE

@@ -35,7 +35,7 @@ import scipy.stats
 
 from lecturelib.models.regularizers import METHODS
 from lecturelib.plotting import PALETTE
-from lecturelib.study.grid import Job
+from lecturelib.study.grid import Job, format_hparams
 
 HEADLINE_METRICS: dict[str, str] = {
     "BetaVAE": "beta_vae.eval_accuracy",
@@ -57,10 +57,6 @@ METHOD_COLORS: dict[str, str] = {m: PALETTE[i % len(PALETTE)] for i, m in enumer
 """One colour per method, the same in every figure of the chapter."""
 
 _DOWNSTREAM = re.compile(r"^downstream_(lr|gbt)\.(\d+)\.mean_test_accuracy$")
-
-
-def _hparams_label(hparams: Mapping[str, Any]) -> str:
-    return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(hparams.items()))
 
 
 @dataclass(frozen=True)
@@ -119,7 +115,7 @@ def score_table(records: Iterable[Mapping[str, Any]], columns: Mapping[str, str]
     return StudyTable(
         job_ids=np.array([r["job_id"] for r in ok], dtype=str),
         methods=np.array([c["model"] for c in config], dtype=str),
-        hparams=np.array([_hparams_label(c["hparams"]) for c in config], dtype=str),
+        hparams=np.array([format_hparams(c["hparams"]) for c in config], dtype=str),
         seeds=np.array([int(c["seed"]) for c in config], dtype=np.int64),
         columns=tuple(columns), values=values)
 

@@ -14,15 +14,18 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from lecturelib.config import get_scale
 from lecturelib.models.regularizers import METHODS
-from lecturelib.study.settings import DATASETS, scale_settings
+from lecturelib.study.settings import scale_settings
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.,=+-]")
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+def format_hparams(hparams: Mapping[str, Any], keys: Sequence[str] | None = None) -> str:
+    """``"key=value,..."`` for ``keys`` (default: every key, sorted), floats in ``%g``: ``"beta=4,gamma=0.5"``.
+
+    The one spelling of hyperparameters in job ids, report rows and chapter 9's tables.
+    """
+    keys = sorted(hparams) if keys is None else keys
+    return ",".join(f"{k}={hparams[k]:g}" if isinstance(hparams[k], float) else f"{k}={hparams[k]}" for k in keys)
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Job:
 
     Attributes
     ----------
-    dataset : name of the dataset variant (one of :data:`DATASETS`, or any name a job function knows)
+    dataset : name of the dataset variant (one of :data:`~lecturelib.study.settings.DATASETS`, or any name a job function knows)
     model : method name (one of :data:`lecturelib.models.regularizers.METHODS`, or any name)
     hparams : the method's hyperparameters
     seed : seed of the model's initialisation and its data stream
@@ -50,7 +53,7 @@ class Job:
     def job_id(self) -> str:
         """``<dataset>-<model>-<key>=<value>[,...]-seed<seed>``, safe as a file name."""
         keys = self.id_keys or tuple(sorted(self.hparams))
-        hp = ",".join(f"{k}={_fmt(self.hparams[k])}" for k in keys) or "default"
+        hp = format_hparams(self.hparams, keys) or "default"
         return _SAFE.sub("_", f"{self.dataset}-{self.model}-{hp}-seed{self.seed}")
 
     @property
