@@ -34,13 +34,13 @@ AGREEMENT_METRICS: tuple[str, ...] = ("explicitness", "sap", "dci", "downstream_
 AGREEMENT_SIZES: dict[str, Any] = {"num_train": 2_000, "num_test": 1_000, "downstream_sizes": (100, 1_000),
                                    "boosting_rounds": 100}
 """Default sample sizes. Smaller than the study's (5,000 / 2,500, downstream up to 10,000): reference
-mode's classifiers are single-threaded scikit-learn, 2.2-2.6 min per model on one core of the
-2-core CPU the first records were made on (their timings), and an estimated 20 min at the study's
-sizes. ``boosting_rounds`` is the reference's 100; fewer only make a test affordable."""
+mode's classifiers are single-threaded scikit-learn, minutes per model on one core at these sizes
+(each record's timings say how many) and about 20 min at the study's. ``boosting_rounds`` is the
+reference's 100; fewer only make a test affordable."""
 
 LAYOUT = torch.contiguous_format
-"""Memory layout of the images the kept encoders see here: the standard one, in which the first
-records were made (the study itself scores in channels-last on a CPU); see ``jobs.kept_encode``."""
+"""Memory layout of the images the kept encoders see here: the standard one, the layout of the
+shipped agreement records (the study itself scores in channels-last on a CPU); see ``jobs.kept_encode``."""
 
 DCI_CHOICE_MODELS: tuple[str, ...] = tuple(
     f"dsprites-{m}-seed0" for m in (
@@ -49,8 +49,6 @@ DCI_CHOICE_MODELS: tuple[str, ...] = tuple(
         "factor_vae-gamma=10"))
 """The study models whose agreement records chose fast DCI's classifier (see
 :mod:`lecturelib.metrics.classifier_based`); the agreement on the others is a held-out check."""
-
-"""Sub-folder of the study folder that holds the agreement records."""
 
 AGREEMENT_SCORES: dict[str, str] = {
     "Explicitness": "explicitness.test",

@@ -34,7 +34,8 @@ class Job:
 
     Attributes
     ----------
-    dataset : name of the dataset variant (one of :data:`~lecturelib.study.settings.DATASETS`, or any name a job function knows)
+    dataset : name of the dataset variant (one of :data:`~lecturelib.study.settings.DATASETS`, or any name
+        a job function knows)
     model : method name (one of :data:`lecturelib.models.regularizers.METHODS`, or any name)
     hparams : the method's hyperparameters
     seed : seed of the model's initialisation and its data stream

@@ -1,9 +1,8 @@
 """Score a study's models again after a metric's implementation changed, from the encoders it kept.
 
 Scores of different models can only be compared if one version of the code computed them all. When
-a metric changes (chapter 8 replaced fast mode's DCI importances), the models whose encoder the
-study kept (:data:`~lecturelib.study.jobs.ENCODER_SEEDS`) are scored again with that metric, on the
-same samples: the same seed and sizes, and :func:`~lecturelib.metrics.evaluate_all` draws each
+a metric changes, the models whose encoder the study kept (:data:`~lecturelib.study.jobs.ENCODER_SEEDS`)
+are scored again with that metric, on the same samples: the same seed and sizes, and :func:`~lecturelib.metrics.evaluate_all` draws each
 metric's samples independently of which others run. As a check that the samples are the same,
 MIG (never changed, on the shared pool) is computed again and must equal the record's. A model
 without a kept encoder cannot be re-scored; it is reported as stale and, with ``drop_stale``,
@@ -66,8 +65,8 @@ def rescore_record(study_folder: str | os.PathLike, record: Mapping[str, Any], m
                    device: str = "cpu") -> dict[str, Any]:
     """The study ``record`` with ``metrics`` scored again from its kept encoder (``KeyError`` if none).
 
-    The study scored its first models with images in the standard memory layout and later ones in
-    channels-last (on a CPU); codes differ between layouts in the last bits, which can move a
+    A record may have been scored with images in the standard memory layout or in channels-last
+    (the study's layout on a CPU); codes differ between layouts in the last bits, which can move a
     tree's split. The layout whose codes reproduce the record's MIG is used, and named in the
     record's ``"rescored"`` entry.
     """
