@@ -137,8 +137,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return _run(parser, args, out)
 
     if args.command == "agreement":
-        scored = run_agreement(out, {name: getattr(args, name) for name in AGREEMENT_SIZES}, seconds=args.seconds,
-                               metrics=args.metrics, workers=args.workers, progress=True)
+        try:
+            scored = run_agreement(out, {name: getattr(args, name) for name in AGREEMENT_SIZES},
+                                   seconds=args.seconds, metrics=args.metrics, workers=args.workers, progress=True)
+        except Interrupted as stop:
+            print(f"stopped by {stop}; rerun the same command to resume", file=sys.stderr)
+            return 128 + stop.signum
         print(f"scored {len(scored)} models now; {agreement_summary(out)}")
         print(format_agreement(agreement_table(out)))
         return 0

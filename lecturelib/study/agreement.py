@@ -26,7 +26,7 @@ import torch
 from lecturelib.store import environment, now
 from lecturelib.study.analysis import cross_rank_correlation
 from lecturelib.study.folder import Study
-from lecturelib.study.runner import process_context
+from lecturelib.study.runner import run_processes, stop_on_signals
 
 AGREEMENT_METRICS: tuple[str, ...] = ("explicitness", "sap", "dci", "downstream_lr", "downstream_gbt")
 """The metrics of :func:`~lecturelib.metrics.evaluate_all` whose fast mode uses other classifiers."""
@@ -102,8 +102,10 @@ def score_both_modes(study_folder: str | os.PathLike, record: Mapping[str, Any],
 
 
 def _score_and_store(study_folder: str, record: Mapping[str, Any], config: Mapping[str, Any], device: str,
-                     threads: int | None) -> str:
+                     threads: int | None, progress: bool = False) -> str:
     """Score one model in both modes and write its agreement record (what a worker process runs)."""
+    if progress:
+        print(f"scoring {record['job_id']} in fast and reference mode ...", flush=True)
     if threads is not None:
         import torch
 
@@ -125,9 +127,9 @@ def run_agreement(study_folder: str | os.PathLike, sizes: Mapping[str, Any] | No
     resumes; they must have been scored at the same ``sizes`` and ``metrics`` (else ``ValueError``).
     With ``seconds``, no new model is started once that much time has passed. ``workers > 1``
     scores that many models at once in worker processes of one thread each (reference mode's
-    scikit-learn classifiers use one core each).
+    scikit-learn classifiers use one core each); SIGINT or SIGTERM stops them within seconds
+    (:class:`~lecturelib.study.runner.Interrupted`).
     """
-
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     sizes, start = _sizes(sizes), time.perf_counter()
@@ -150,28 +152,16 @@ def run_agreement(study_folder: str | os.PathLike, sizes: Mapping[str, Any] | No
 
     done: list[str] = []
     if workers == 1:
-        for record, config in todo:
-            if not time_left():
-                break
-            if progress:
-                print(f"scoring {record['job_id']} in fast and reference mode ...", flush=True)
-            done.append(_score_and_store(str(study_folder), record, config, device, None))
+        with stop_on_signals():
+            for record, config in todo:
+                if not time_left():
+                    break
+                done.append(_score_and_store(str(study_folder), record, config, device, None, progress))
         return done
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    pending = list(todo)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=process_context()) as pool:
-        running: set = set()
-        while pending or running:
-            while pending and len(running) < workers and time_left():
-                record, config = pending.pop(0)
-                if progress:
-                    print(f"scoring {record['job_id']} in fast and reference mode ...", flush=True)
-                running.add(pool.submit(_score_and_store, str(study_folder), record, config, device, 1))
-            if not running:
-                break
-            finished_now, running = wait(running, return_when=FIRST_COMPLETED)
-            done.extend(future.result() for future in finished_now)
+    # A model whose worker died (or was stopped by Ctrl-C) is left out of the result; rerunning scores it.
+    calls = [(_score_and_store, (str(study_folder), record, config, device, 1, progress)) for record, config in todo]
+    run_processes(calls, workers, lambda index, job_id: done.append(job_id), lambda index, pid: None,
+                  may_start=time_left)
     return done
 
 

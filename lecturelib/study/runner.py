@@ -82,23 +82,22 @@ class Interrupted(KeyboardInterrupt):
         self.summary: RunSummary | None = None
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
 @contextlib.contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """In the main thread, turn the first SIGINT or SIGTERM into :class:`Interrupted`; ignore later ones.
+def stop_on_signals() -> Iterator[None]:
+    """Within this context, in the main thread, the first SIGINT or SIGTERM raises :class:`Interrupted`.
 
     Later signals are ignored so that stopping the workers and tidying the folder is not cut short.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is _interrupt:
+        yield  # signals are delivered to the main thread only, or an enclosing call already handles them
         return
-    signals = (signal.SIGINT, signal.SIGTERM)
-
-    def interrupt(signum: int, frame: object) -> None:
-        for s in signals:
-            signal.signal(s, signal.SIG_IGN)
-        raise Interrupted(signum)
-
-    previous = {s: signal.signal(s, interrupt) for s in signals}
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
@@ -347,7 +346,7 @@ def run_study(jobs: Sequence[Job], job_fn: JobFn, root: str | os.PathLike, *, wo
         bar.update(len(task))
 
     try:
-        with _signals_interrupt():
+        with stop_on_signals():
             if backend == "dask":
                 _run_dask(configs, job_fn, str(root), workers, address or os.environ.get(ADDRESS_ENV), collect, lose)
             elif workers == 1 or len(configs) <= 1:
@@ -364,74 +363,92 @@ def run_study(jobs: Sequence[Job], job_fn: JobFn, root: str | os.PathLike, *, wo
     return summary
 
 
-def _worker(task: list[dict], job_fn: JobFn, root: str, threads: int, runner: int, conn: Any) -> None:
-    """A worker process: run one task, send its outcomes (or why it could not) to the runner."""
+def _worker(function: Callable[..., Any], args: tuple, runner: int, conn: Any) -> None:
+    """A worker process: call ``function(*args)``, send the result (or why it failed) to the runner."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group; the runner stops us
     exit_with(runner)
     try:
-        message: tuple[str, Any] = ("ok", run_task(task, job_fn, root, threads))
-    except BaseException as error:  # outside the job (the job's own errors are records): the runner says so
+        message: tuple[str, Any] = ("ok", function(*args))
+    except BaseException as error:
         message = ("crash", f"{type(error).__name__}: {error}")
     conn.send(message)
     conn.close()
 
 
-def _run_local(configs: list[list[dict]], job_fn: JobFn, root: str, workers: int,
-               collect: Callable[[list[tuple[str, str]]], None], lose: Callable[[list[dict]], None]) -> None:
-    """Run the tasks in at most ``workers`` processes at once, a fresh process per task.
+def run_processes(calls: Sequence[tuple[Callable[..., Any], tuple]], workers: int,
+                  on_result: Callable[[int, Any], None], on_lost: Callable[[int, int], None], *,
+                  may_start: Callable[[], bool] = lambda: True) -> None:
+    """Call each ``function(*args)`` of ``calls`` in a fresh worker process, at most ``workers`` at once.
 
-    One process per task (forked from the preloaded fork server, so cheap next to a training run)
-    lets the runner stop any of them at once, and a job's memory goes back when it ends.
+    ``on_result(i, value)`` gets what call ``i`` returned; ``on_lost(i, pid)`` is told when the process
+    of call ``i`` died without a result (killed, out of memory), and when the runner stopped it.
+    No call starts once ``may_start()`` is false. An exception raised by a call is re-raised here as a
+    ``RuntimeError`` after the other workers are stopped; so is SIGINT or SIGTERM (:class:`Interrupted`,
+    in the main thread). ``function`` must be importable by the worker (a module-level function).
+
+    A process per call (forked from the preloaded fork server, cheap next to a training run) lets the
+    runner stop any of them at once, and its memory goes back when the call ends. Workers ignore
+    SIGINT and exit as soon as the runner ends (:func:`exit_with`), however it ends.
     """
     context = process_context()
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    queue, running = deque(configs), {}
-    store = RecordStore(root)
-    try:
-        while queue or running:
-            while queue and len(running) < workers:
-                task = queue.popleft()
-                reader, writer = context.Pipe(duplex=False)
-                process = context.Process(target=_worker, args=(task, job_fn, root, threads, os.getpid(), writer),
-                                          daemon=True)
-                process.start()
-                writer.close()
-                running[reader] = (process, task)
-            for reader in wait(list(running)):  # a message, or end of file when the process died
-                process, task = running.pop(reader)
-                try:
-                    message = reader.recv()
-                except EOFError:
-                    message = None
-                reader.close()
-                process.join(10.0)  # it exits after sending; a stuck exit is not worth waiting for
+    queue, running = deque(enumerate(calls)), {}
+    with stop_on_signals():
+        try:
+            while running or (queue and may_start()):
+                while queue and len(running) < workers and may_start():
+                    index, (function, args) = queue.popleft()
+                    reader, writer = context.Pipe(duplex=False)
+                    process = context.Process(target=_worker, args=(function, args, os.getpid(), writer), daemon=True)
+                    process.start()
+                    writer.close()
+                    running[reader] = (process, index)
+                for reader in wait(list(running)):  # a message, or end of file when the process died
+                    process, index = running.pop(reader)
+                    try:
+                        message = reader.recv()
+                    except EOFError:
+                        message = None
+                    reader.close()
+                    process.join(10.0)  # it exits after sending; a stuck exit is not worth waiting for
+                    if process.is_alive():
+                        process.kill()
+                        process.join()
+                    if message is None:
+                        on_lost(index, process.pid)
+                    elif message[0] == "crash":
+                        raise RuntimeError(f"a worker process failed: {message[1]}")
+                    else:
+                        on_result(index, message[1])
+        finally:
+            stopped = [(process, index) for process, index in running.values()]
+            for process, _ in stopped:
+                process.terminate()
+            for process, index in stopped:
+                process.join(5.0)
                 if process.is_alive():
                     process.kill()
                     process.join()
-                if message is None:
-                    store.release_claims_of(process.pid)
-                    lose(task)
-                elif message[0] == "crash":
-                    raise RuntimeError(f"a worker failed outside its jobs ({', '.join(c['job_id'] for c in task)}): "
-                                       f"{message[1]}")
-                else:
-                    collect(message[1])
+                on_lost(index, process.pid)
+
+
+def _run_local(configs: list[list[dict]], job_fn: JobFn, root: str, workers: int,
+               collect: Callable[[list[tuple[str, str]]], None], lose: Callable[[list[dict]], None]) -> None:
+    """Run the tasks in worker processes (:func:`run_processes`); a stopped or dead worker's claims are removed."""
+    store = RecordStore(root)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    stopped = []
+
+    def lost(index: int, pid: int) -> None:
+        store.release_claims_of(pid)
+        stopped.append(pid)
+        lose(configs[index])
+
+    try:
+        run_processes([(run_task, (task, job_fn, root, threads)) for task in configs], workers,
+                      lambda index, outcomes: collect(outcomes), lost)
     finally:
-        _stop([process for process, _ in running.values()], store)
-
-
-def _stop(processes: list[multiprocessing.process.BaseProcess], store: RecordStore) -> None:
-    """Stop the runner's workers now, then remove their claims and temporary files."""
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.join(5.0)
-        if process.is_alive():
-            process.kill()
-            process.join()
-        store.release_claims_of(process.pid)
-    if processes:
-        store.clean_temporaries()
+        if stopped:
+            store.clean_temporaries()  # those of the dead workers
 
 
 def _run_dask(configs: list[list[dict]], job_fn: JobFn, root: str, workers: int, address: str | None,
