@@ -39,7 +39,7 @@ from typing import Any, Callable, TypeVar
 import torch
 
 from lecturelib.config import SCALES, get_scale
-from lecturelib.store import atomic_write, hardware, versions
+from lecturelib.store import atomic_write, file_lock, hardware, versions
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "results"
 CACHE_ENV = "LECTURELIB_CACHE"
@@ -160,10 +160,16 @@ def train_or_load(name: str, compute: Callable[[], Any], params: dict[str, Any],
     target = directory / f"{provenance.key}.pt"
     buffer = io.BytesIO()  # serialise first, so the file on disk is written atomically
     torch.save(value, buffer)
-    atomic_write(target, buffer.getvalue())
-    atomic_write(target.with_suffix(".json"), json.dumps(asdict(provenance), indent=1).encode())
+    meta = target.with_suffix(".json")
+    directory.mkdir(parents=True, exist_ok=True)
+    with file_lock(directory / f".{provenance.key}.lock"):  # the value and its provenance are written as a pair
+        stored = meta.exists() and os.environ.get(RECOMPUTE_ENV) != "1"  # another process finished first
+        if not stored:
+            atomic_write(target, buffer.getvalue())
+            atomic_write(meta, json.dumps(asdict(provenance), indent=1).encode())
     if verbose:
-        print(f"Computed {provenance.describe()}; saved to {target}.")
+        print(f"Computed {provenance.describe()}; " + (f"another run had stored it first in {target}, which is kept."
+                                                       if stored else f"saved to {target}."))
     return value, provenance
 
 

@@ -174,7 +174,7 @@ def create_exclusive(path: str | os.PathLike, data: bytes) -> bool:
             if error.errno not in (errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK,
                                    errno.ENOSYS, errno.EXDEV):
                 raise
-        with _lock(path.with_name(f".{path.name}.lock")):
+        with file_lock(path.with_name(f".{path.name}.lock")):
             if path.exists():
                 return False
             os.replace(tmp, path)
@@ -183,8 +183,9 @@ def create_exclusive(path: str | os.PathLike, data: bytes) -> bool:
         tmp.unlink(missing_ok=True)
 
 
-class _lock:
-    """A lock file created with ``O_EXCL``; one older than a minute was left by a killed process and is broken."""
+class file_lock:
+    """Hold the lock file ``path`` (created with ``O_EXCL``) for a few quick writes; one older than a
+    minute was left by a killed process and is broken."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -128,3 +128,14 @@ def test_stored_files_are_readable_by_the_group(store):
         file_mode.cache_clear()
     for path in (store / "cache").iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+def test_a_result_stored_by_another_run_meanwhile_is_kept_with_its_own_provenance(store, monkeypatch, capsys):
+    monkeypatch.setattr(artifacts, "find", lambda *args, **kwargs: None)  # both runs start before either stores
+    first, first_provenance = artifacts.train_or_load("race", lambda: torch.ones(2), {}, scale="tiny")
+    artifacts.train_or_load("race", lambda: torch.zeros(2), {}, scale="tiny")
+    assert "another run had stored it first" in capsys.readouterr().out
+    path = store / "cache" / f"{first_provenance.key}.pt"
+    value, provenance = artifacts.load(path)
+    assert torch.equal(value, first) and provenance == first_provenance
+    assert sorted(p.name for p in (store / "cache").iterdir()) == sorted([path.name, path.with_suffix(".json").name])
