@@ -229,3 +229,21 @@ def test_an_attempt_that_loses_the_race_removes_its_artifacts(tmp_path):
     assert record["scores"] == {"winner": 1.0}
     assert torch.equal(store.load_artifact(record, "encoder")["w"], torch.zeros(2))
     assert [p.name for p in (tmp_path / "artifacts").glob("*.pt")] == [Path(record["artifacts"]["encoder"]).name]
+
+
+def test_a_study_runs_on_a_file_system_without_hard_links(tmp_path, monkeypatch):
+    """Google Drive on Colab, SMB or FAT: os.link raises PermissionError; claims and records still work."""
+    monkeypatch.setattr(os, "link", lambda *a, **k: (_ for _ in ()).throw(PermissionError(1, "Operation not permitted")))
+    jobs = make_grid(["toy"], {"beta_vae": [{"beta": b} for b in BETAS]}, [0], {})
+    summary = run_study(jobs, cheap_job, tmp_path, workers=1)
+    assert len(summary.done) == len(jobs) and not summary.failed
+    assert len(load_records(tmp_path)) == len(jobs) and RecordStore(tmp_path).claimed() == {}
+
+
+def test_cli_report_refuses_a_csv_file_in_a_missing_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(HERE))
+    assert cli(["run", "--scale", "tiny", "--out", str(tmp_path), "--workers", "1", "--methods", "beta_vae",
+                "--job", "study_jobs:cheap_job"]) == 0
+    with pytest.raises(SystemExit):
+        cli(["report", "--scale", "tiny", "--out", str(tmp_path), "--csv", str(tmp_path / "missing" / "t.csv")])
+    assert "no such folder" in capsys.readouterr().err and not (tmp_path / "missing").exists()
