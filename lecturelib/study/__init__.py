@@ -14,6 +14,8 @@ seed) models, scores each with every disentanglement metric and downstream task,
   cluster, resumably; failures are recorded, not raised.
 - :mod:`~lecturelib.study.batched`: trains several models of one grid row in one vmapped step.
 - :mod:`~lecturelib.study.report`: records to one table.
+- :mod:`~lecturelib.study.tables` (tables and statistics), :mod:`~lecturelib.study.figures` and
+  :mod:`~lecturelib.study.cost`: chapter 9's analysis (all importable from :mod:`~lecturelib.study.analysis`).
 - :mod:`~lecturelib.study.agreement`: the metrics' fast mode against reference mode on the
   study's kept encoders (chapter 8).
 - :mod:`~lecturelib.study.rescore`: scores the kept encoders again when a metric's code changes.

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from lecturelib.store import environment, now
-from lecturelib.study.analysis import cross_rank_correlation
 from lecturelib.study.folder import Study
 from lecturelib.study.runner import run_processes, stop_on_signals
+from lecturelib.study.tables import cross_rank_correlation
 
 AGREEMENT_METRICS: tuple[str, ...] = ("explicitness", "sap", "dci", "downstream_lr", "downstream_gbt")
 """The metrics of :func:`~lecturelib.metrics.evaluate_all` whose fast mode uses other classifiers."""
