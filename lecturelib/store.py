@@ -475,7 +475,8 @@ class RecordStore:
 
         stored = record.get("artifacts", {})
         if name not in stored:
-            raise KeyError(f"record {record.get('job_id')!r} has no artifact {name!r} (it has: {sorted(stored) or 'none'})")
+            raise KeyError(f"record {record.get('job_id')!r} has no artifact {name!r} "
+                           f"(it has: {sorted(stored) or 'none'})")
         return torch.load(self.resolve(stored[name]), map_location="cpu", weights_only=True)
 
     def clean_temporaries(self, older_than: float = 3600.0) -> int:
@@ -483,7 +484,8 @@ class RecordStore:
         count, current = 0, time.time()
         host = _host_tag()
         for folder in (self.folder, self.root / ARTIFACTS, self.claims):
-            for tmp in [*folder.glob(".*.tmp"), *folder.glob(".*.stale"), *folder.glob(".*.lock")] if folder.is_dir() else []:
+            found = [*folder.glob(".*.tmp"), *folder.glob(".*.stale"), *folder.glob(".*.lock")] if folder.is_dir() else []
+            for tmp in found:
                 parts = tmp.name.split(".")
                 dead = (tmp.suffix == ".tmp" and len(parts) > 4 and parts[-4] == host and parts[-3].isdigit()
                         and not pid_alive(int(parts[-3])))

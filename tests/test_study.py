@@ -565,7 +565,8 @@ def test_a_study_handle_serves_records_finished_ones_encoders_and_agreement_reco
     monkeypatch.setattr(J, "_evaluate", lambda job, model, data, device: ({"x": 1.0}, {"eval_s": 0.0}))
     grid = study_grid("tiny", methods=("beta_vae",), seeds=(0,), num_steps=2, batch_size=4)
     run_study(grid[:1], J.train_and_evaluate, tmp_path, workers=1)
-    RecordStore(tmp_path).write(grid[1].job_id, {"status": "error", "job_id": grid[1].job_id, "config": grid[1].to_dict()})
+    failed = {"status": "error", "job_id": grid[1].job_id, "config": grid[1].to_dict()}
+    RecordStore(tmp_path).write(grid[1].job_id, failed)
     study = Study(tmp_path)
     assert [r["status"] for r in study.records()] == ["ok", "error"]
     (record,) = study.finished()

@@ -233,7 +233,10 @@ def test_an_attempt_that_loses_the_race_removes_its_artifacts(tmp_path):
 
 def test_a_study_runs_on_a_file_system_without_hard_links(tmp_path, monkeypatch):
     """Google Drive on Colab, SMB or FAT: os.link raises PermissionError; claims and records still work."""
-    monkeypatch.setattr(os, "link", lambda *a, **k: (_ for _ in ()).throw(PermissionError(1, "Operation not permitted")))
+    def refuse(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", refuse)
     jobs = make_grid(["toy"], {"beta_vae": [{"beta": b} for b in BETAS]}, [0], {})
     summary = run_study(jobs, cheap_job, tmp_path, workers=1)
     assert len(summary.done) == len(jobs) and not summary.failed

@@ -389,7 +389,9 @@ def dci(
             )
             matrix[:, col] = np.clip(result.importances_mean, 0.0, None)
         else:
-            raise ValueError(f"importance={importance!r} is not known; expected 'gbt', 'extra_trees' or 'hgb_permutation'")
+            raise ValueError(
+                f"importance={importance!r} is not known; expected 'gbt', 'extra_trees' or 'hgb_permutation'"
+            )
         train_acc.append(np.mean(model.predict(codes_train) == y_train))
         test_acc.append(np.mean(model.predict(codes_test) == y_test))
     scores = dci_scores(matrix)

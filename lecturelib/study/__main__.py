@@ -41,7 +41,7 @@ DEFAULT_JOB = "lecturelib.study.jobs:train_and_evaluate"
 
 
 def load_job(spec: str) -> Callable:
-    """``"package.module:function"`` -> the function (the job function of the study); ``ValueError`` if there is none."""
+    """``"package.module:function"`` -> the job function of the study; ``ValueError`` if there is none."""
     module, _, name = spec.partition(":")
     if not module or not name:
         raise ValueError(f"--job must look like 'package.module:function', got {spec!r}")

@@ -2,8 +2,8 @@
 
 Scores of different models can only be compared if one version of the code computed them all. When
 a metric changes, the models whose encoder the study kept (:data:`~lecturelib.study.jobs.ENCODER_SEEDS`)
-are scored again with that metric, on the same samples: the same seed and sizes, and :func:`~lecturelib.metrics.evaluate_all` draws each
-metric's samples independently of which others run. As a check that the samples are the same,
+are scored again with that metric, on the same samples: the same seed and sizes, and
+:func:`~lecturelib.metrics.evaluate_all` draws each metric's samples independently of which others run. As a check that the samples are the same,
 MIG (never changed, on the shared pool) is computed again and must equal the record's. A model
 without a kept encoder cannot be re-scored; it is reported as stale and, with ``drop_stale``,
 its record is removed so that ``python -m lecturelib.study run`` trains it again.

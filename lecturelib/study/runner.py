@@ -6,7 +6,8 @@ A *job function* ``job_fn(job) -> {"scores": {...}, ...}`` trains and evaluates 
 grid (:class:`~lecturelib.study.grid.Job`); it must be importable by worker processes (a module-level
 function). The optional keys ``"curves"``, ``"timings"`` and anything else it returns go into
 the record, except ``"artifacts"`` (``{name: object}``, e.g. an encoder's weights), which are saved
-beside the records (:meth:`~lecturelib.store.RecordStore.write_artifacts`) and named in it. If ``job_fn`` also has a ``run_group(jobs) -> list[result or exception]`` attribute,
+beside the records (:meth:`~lecturelib.store.RecordStore.write_artifacts`) and named in it. If
+``job_fn`` also has a ``run_group(jobs) -> list[result or exception]`` attribute,
 jobs of one grid row (same data set and method) can be given to it together (``group_size > 1``),
 e.g. to train them in one vmapped step on a GPU (:mod:`lecturelib.study.batched`).
 
