@@ -28,10 +28,8 @@ import hashlib
 import io
 import json
 import os
-import platform
-import subprocess
+import pickle
 import sys
-import tempfile
 import time
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
@@ -41,6 +39,7 @@ from typing import Any, Callable, TypeVar
 import torch
 
 from lecturelib.config import SCALES, get_scale
+from lecturelib.store import atomic_write, file_lock, hardware, versions
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "results"
 CACHE_ENV = "LECTURELIB_CACHE"
@@ -92,40 +91,13 @@ def artifact_key(name: str, params: dict[str, Any], scale: str) -> str:
     return f"{name}-{scale}-{hashlib.sha256(blob).hexdigest()[:10]}"
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and the main packages, and the git commit when run from a checkout (provenance)."""
-    import numpy
-    import sklearn
+def _numpy_globals() -> list[Any]:
+    """What ``torch.load(weights_only=True)`` needs besides tensors to read numpy arrays and scalars (data, no code)."""
+    import numpy as np
 
-    import lecturelib
-
-    found = {"python": platform.python_version(), "torch": torch.__version__,
-             "numpy": numpy.__version__, "scikit-learn": sklearn.__version__,
-             "lecturelib": lecturelib.__version__}
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, timeout=5).stdout.strip()
-        if commit:
-            found["git"] = commit
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return found
-
-
-def hardware() -> str:
-    """One line naming the GPU (if torch sees one) and the CPU core count (provenance)."""
-    cpu = f"{os.cpu_count()} CPU cores ({platform.machine()})"
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(0)} GPU + {cpu}"
-    return cpu
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    dtypes = {type(np.dtype(code)) for code in np.typecodes["All"] if code != "O"}  # object arrays stay refused
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, *dtypes]
 
 
 def find(name: str, params: dict[str, Any], scale: str | None = None) -> Path | None:
@@ -139,10 +111,19 @@ def find(name: str, params: dict[str, Any], scale: str | None = None) -> Path | 
 
 
 def load(path: Path) -> tuple[Any, Provenance]:
-    """Load a stored value and its provenance."""
+    """Load a stored value and its provenance.
+
+    The value is read with ``torch.load(weights_only=True)``, which runs no code from the file:
+    tensors, numbers, strings, lists, tuples, dicts and numpy arrays come back; a file that holds
+    anything else is refused with a ``ValueError`` naming it.
+    """
     provenance = Provenance(**json.loads(path.with_suffix(".json").read_text()))
-    # weights_only=False: these files are our own results (arrays, dicts), not untrusted downloads.
-    value = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        with torch.serialization.safe_globals(_numpy_globals()):
+            value = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(f"{path} holds more than data (tensors, arrays, numbers, containers), so it is not "
+                         f"loaded: {str(error).splitlines()[-1]}") from None
     return value, provenance
 
 
@@ -179,10 +160,16 @@ def train_or_load(name: str, compute: Callable[[], Any], params: dict[str, Any],
     target = directory / f"{provenance.key}.pt"
     buffer = io.BytesIO()  # serialise first, so the file on disk is written atomically
     torch.save(value, buffer)
-    _atomic_write_bytes(target, buffer.getvalue())
-    _atomic_write_bytes(target.with_suffix(".json"), json.dumps(asdict(provenance), indent=1).encode())
+    meta = target.with_suffix(".json")
+    directory.mkdir(parents=True, exist_ok=True)
+    with file_lock(directory / f".{provenance.key}.lock"):  # the value and its provenance are written as a pair
+        stored = meta.exists() and os.environ.get(RECOMPUTE_ENV) != "1"  # another process finished first
+        if not stored:
+            atomic_write(target, buffer.getvalue())
+            atomic_write(meta, json.dumps(asdict(provenance), indent=1).encode())
     if verbose:
-        print(f"Computed {provenance.describe()}; saved to {target}.")
+        print(f"Computed {provenance.describe()}; " + (f"another run had stored it first in {target}, which is kept."
+                                                       if stored else f"saved to {target}."))
     return value, provenance
 
 

@@ -10,10 +10,10 @@ device and read back only at log points, so the loop has no host synchronisation
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from lecturelib.config import resolve_device
+from lecturelib.store import atomic_write
 
 Batch = tuple[torch.Tensor, ...]
 LossFn = Callable[[torch.nn.Module, Batch], dict[str, torch.Tensor]]
@@ -239,15 +240,9 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically: an interrupted write leaves the previous checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write(path, buffer.getvalue())
 
 
 def _load_checkpoint(path: Path, fingerprint: Mapping[str, int]) -> dict[str, Any]:

@@ -25,3 +25,18 @@ def counting_job(job):
         log.write(job.job_id + "\n")
     time.sleep(float(os.environ.get("STUDY_TEST_SLEEP", "0")))
     return cheap_job(job)
+
+
+def keeping_job(job):
+    """Like :func:`counting_job`, and keeps an artifact holding a number drawn afresh by each attempt.
+
+    The record's score ``attempt`` is the same number, so a test can check that the artifact a
+    record names is the one its own attempt wrote.
+    """
+    import torch
+
+    result = counting_job(job)
+    attempt = float(np.random.default_rng().random())
+    result["scores"]["attempt"] = attempt
+    result["artifacts"] = {"encoder": {"attempt": torch.tensor(attempt, dtype=torch.float64)}}
+    return result

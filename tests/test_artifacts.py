@@ -1,10 +1,13 @@
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
 import torch
 
 from lecturelib import artifacts
+from lecturelib.store import file_mode
 
 
 @pytest.fixture()
@@ -87,3 +90,52 @@ def test_no_partial_files_left(store):
     artifacts.train_or_load("demo", lambda: torch.zeros(10), {}, scale="tiny")
     leftovers = list((store / "cache").glob("*.tmp"))
     assert leftovers == []
+
+
+def test_values_load_without_running_code_from_the_file(store):
+    value = {"weights": torch.ones(2), "curve": np.arange(3.0), "best": np.float64(0.5), "name": "x", "pair": (1, 2)}
+    artifacts.train_or_load("data", lambda: value, {}, scale="tiny")
+    loaded, _ = artifacts.load(artifacts.find("data", {}, "tiny"))
+    assert loaded["best"] == 0.5 and loaded["pair"] == (1, 2) and loaded["curve"].dtype == np.float64
+
+
+class _Payload:
+    """Stands in for a pickle that would run code when loaded."""
+
+
+def test_a_stored_file_holding_more_than_data_is_refused_and_named(store):
+    artifacts.train_or_load("code", lambda: {"obj": _Payload()}, {}, scale="tiny")
+    path = artifacts.find("code", {}, "tiny")
+    with pytest.raises(ValueError, match=f"{path.name} holds more than data"):
+        artifacts.load(path)
+
+
+def test_shipped_results_load_with_weights_only():
+    shipped = sorted(artifacts.SHIPPED_DIR.glob("*.pt"))
+    assert shipped
+    for path in shipped:
+        value, provenance = artifacts.load(path)
+        assert "state_dict" in value and provenance.key == path.stem
+
+
+def test_stored_files_are_readable_by_the_group(store):
+    previous = os.umask(0o022)
+    file_mode.cache_clear()
+    try:
+        artifacts.train_or_load("demo", lambda: torch.zeros(2), {}, scale="tiny")
+    finally:
+        os.umask(previous)
+        file_mode.cache_clear()
+    for path in (store / "cache").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+def test_a_result_stored_by_another_run_meanwhile_is_kept_with_its_own_provenance(store, monkeypatch, capsys):
+    monkeypatch.setattr(artifacts, "find", lambda *args, **kwargs: None)  # both runs start before either stores
+    first, first_provenance = artifacts.train_or_load("race", lambda: torch.ones(2), {}, scale="tiny")
+    artifacts.train_or_load("race", lambda: torch.zeros(2), {}, scale="tiny")
+    assert "another run had stored it first" in capsys.readouterr().out
+    path = store / "cache" / f"{first_provenance.key}.pt"
+    value, provenance = artifacts.load(path)
+    assert torch.equal(value, first) and provenance == first_provenance
+    assert sorted(p.name for p in (store / "cache").iterdir()) == sorted([path.name, path.with_suffix(".json").name])

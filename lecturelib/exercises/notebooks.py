@@ -72,21 +72,12 @@ def strip_markdown_solutions(source: str) -> str:
     return SOLUTION_DIRECTIVE.sub("", source).rstrip() + ("\n" if source.endswith("\n") else "")
 
 
-def solution_labels(nb: nbformat.NotebookNode) -> list[str]:
-    """Labels of the solution code cells of a notebook, in order (from the preceding directives)."""
-    return [label for _, label in _solution_cells(nb)]
-
-
 def solution_cells(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
     """``(cell index, exercise label)`` of every solution code cell of a notebook, in order.
 
     Raises ``ValueError`` for a malformed solution cell (tag without markers, markers without tag,
     no labelled exercise before it).
     """
-    return _solution_cells(nb)
-
-
-def _solution_cells(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
     found, label = [], None
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
@@ -108,7 +99,7 @@ def _solution_cells(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
 def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of ``nb`` without solutions and outputs; every other cell is kept as it is."""
     student = copy.deepcopy(nb)
-    for index, label in _solution_cells(nb):
+    for index, label in solution_cells(nb):
         student.cells[index].source = strip_code_solution(nb.cells[index].source, label)
     for cell in student.cells:
         if cell.cell_type == "markdown":
@@ -187,7 +178,7 @@ def nbgrader_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         raise ValueError(f"written solutions in cells {unmarked} are not alone in a markdown cell tagged "
                          f"'{SOLUTION_TAG}', so nbgrader would not clear them; run scripts/mark_solutions.py")
     source = copy.deepcopy(nb)
-    for index, label in _solution_cells(nb):
+    for index, label in solution_cells(nb):
         source.cells[index].metadata["nbgrader"] = _nbgrader_metadata(f"{label}-{index}", solution=True, grade=False)
         after = next((i for i in range(index + 1, len(nb.cells)) if nb.cells[i].cell_type == "code"), None)
         if after is not None and re.search(r"\bexercises\.check_\w+\(", nb.cells[after].source):

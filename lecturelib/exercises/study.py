@@ -17,7 +17,7 @@ import numpy as np
 import scipy.stats
 
 from lecturelib.exercises.checks import CheckFailed, as_numpy, exercise_check, expect_number, expect_shape
-from lecturelib.study.analysis import pixel_entropy_sum
+from lecturelib.study.tables import pixel_entropy_sum
 
 __all__ = ["check_bootstrap_rank_correlation", "check_efficiency", "check_grouped_mean_image_loss"]
 

@@ -72,7 +72,6 @@ from sklearn.ensemble import (
     ExtraTreesClassifier,
     GradientBoostingClassifier,
     HistGradientBoostingClassifier,
-    RandomForestClassifier,
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.inspection import permutation_importance
@@ -88,7 +87,7 @@ from lecturelib.validation import check_rng, check_train_test, child_seed, varyi
 
 __all__ = ["dci", "dci_scores", "downstream_accuracy", "explicitness", "make_classifier", "sap"]
 
-Importance = Literal["gbt", "extra_trees", "hgb_permutation", "random_forest"]
+Importance = Literal["gbt", "extra_trees", "hgb_permutation"]
 
 # scikit-learn >= 1.8 announces new defaults for LogisticRegressionCV; pin the old meaning
 # (accuracy to choose C, a pure L2 penalty) where the running version has the parameters.
@@ -361,8 +360,6 @@ def dci(
       rounds; importance = mean drop of test accuracy when a latent is permuted (5 repeats),
       clipped at 0. Permutation importance credits a latent by what is lost without it, so two
       exact copies of a factor share less credit than impurity importance gives them.
-    - ``"random_forest"``: 100 trees of a random forest and their impurity importances (the
-      regressor family Eastwood & Williams used).
 
     ``boosting_rounds``: trees per class of the (histogram) gradient boosting (reference: 100).
 
@@ -391,13 +388,9 @@ def dci(
                 model, codes_test, y_test, n_repeats=5, random_state=seed, scoring="accuracy"
             )
             matrix[:, col] = np.clip(result.importances_mean, 0.0, None)
-        elif importance == "random_forest":
-            model = RandomForestClassifier(n_estimators=100, max_depth=None, random_state=seed)
-            model.fit(codes_train, y_train)
-            matrix[:, col] = model.feature_importances_
         else:
             raise ValueError(
-                f"importance={importance!r} is not known; expected 'gbt', 'extra_trees', 'hgb_permutation' or 'random_forest'"
+                f"importance={importance!r} is not known; expected 'gbt', 'extra_trees' or 'hgb_permutation'"
             )
         train_acc.append(np.mean(model.predict(codes_train) == y_train))
         test_acc.append(np.mean(model.predict(codes_test) == y_test))

@@ -19,11 +19,11 @@ DIP-VAE-I/II    :math:`\\mathrm{KL} + \\lambda_{od}\\sum_{i\\ne j} C_{ij}^2 + \\
 
 ``KL`` is the batch mean of :math:`\\mathrm{KL}(q(\\mathbf{z}\\mid\\mathbf{x}) \\Vert \\mathcal{N}(0, I))`
 summed over latents. Every regulariser accepts its hyperparameters as Python floats or as 0-d
-tensors, so :class:`lecturelib.study.batched.StackedTrainer` can ``vmap`` one of them over a row
+tensors, so :func:`lecturelib.study.batched.train_stacked` can ``vmap`` one of them over a row
 of the grid (one hyperparameter value per stacked model).
 
 The hyperparameter grids of the paper are :data:`PAPER_GRIDS` (with :data:`PAPER_TRAINING`); the
-smaller grids for the ``tiny`` and ``default`` compute scales are in :data:`SCALE_GRIDS`.
+study's smaller compute scales take some of their values (:data:`lecturelib.study.settings.STUDY_SCALES`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from lecturelib.training import adam
+from lecturelib.vae import gaussian_kl
 
 Scalar = Union[float, torch.Tensor]
 
@@ -68,21 +69,6 @@ PAPER_TRAINING: dict[str, Any] = {
 """Training settings shared by every model of the study (same source as :data:`PAPER_GRIDS`)."""
 
 
-def _subgrid(method: str, indices: tuple[int, ...], **override: float) -> list[dict[str, float]]:
-    return [{**PAPER_GRIDS[method][i], **override} for i in indices]
-
-
-# Smaller grids: the two ends (and, by default, the middle) of each paper grid, so the study's
-# contrast between weak and strong regularisation survives. AnnealedVAE's threshold shrinks with
-# the number of steps (it is set per scale by the study, see lecturelib.study.grid).
-SCALE_GRIDS: dict[str, dict[str, list[dict[str, float]]]] = {
-    "tiny": {m: _subgrid(m, (0, 5)) for m in METHODS},
-    "default": {m: _subgrid(m, (0, 2, 5)) for m in METHODS},
-    "paper": PAPER_GRIDS,
-}
-"""Hyperparameter grids per compute scale: ``SCALE_GRIDS[scale][method]`` is a list of dicts."""
-
-
 # ----------------------------------------------------------------------------- helpers
 def _check_batch(mu: torch.Tensor, log_var: torch.Tensor, z: torch.Tensor | None = None) -> None:
     if mu.ndim != 2:
@@ -93,15 +79,10 @@ def _check_batch(mu: torch.Tensor, log_var: torch.Tensor, z: torch.Tensor | None
         raise ValueError(f"z must have the shape of mu {tuple(mu.shape)}, got {tuple(z.shape)}")
 
 
-def gaussian_kl(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """KL of :math:`\\mathcal{N}(\\mu, \\sigma^2)` to :math:`\\mathcal{N}(0, 1)` per sample and latent, ``(B, D)``."""
-    return 0.5 * (mu.square() + log_var.exp() - log_var - 1.0)
-
-
 def kl_loss(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """Batch mean of the KL to the prior, summed over latents: a scalar."""
+    """Batch mean of the KL to the prior, summed over latents (:func:`lecturelib.vae.gaussian_kl`): a scalar."""
     _check_batch(mu, log_var)
-    return gaussian_kl(mu, log_var).sum(dim=1).mean()
+    return gaussian_kl(mu, log_var).mean()
 
 
 # ----------------------------------------------------------------------------- β-VAE, AnnealedVAE

@@ -9,7 +9,7 @@ Spearman correlation over models says whether the two modes order them alike.
 Only the scores whose classifiers differ between the modes are computed
 (:data:`AGREEMENT_METRICS`); BetaVAE, FactorVAE, MIG and Modularity are identical in both modes.
 Results are one JSON record per model in ``<study>/agreement/records/``, written atomically by
-:class:`~lecturelib.study.store.RecordStore`, so a run can be stopped and resumed::
+:class:`~lecturelib.store.RecordStore`, so a run can be stopped and resumed::
 
     python -m lecturelib.study agreement --out lecturelib/results/study_default [--seconds 3600]
 """
@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from lecturelib.study.analysis import cross_rank_correlation, finished
-from lecturelib.study.report import load_records
-from lecturelib.study.store import RecordStore
+from lecturelib.store import environment, now
+from lecturelib.study.folder import Study
+from lecturelib.study.runner import run_processes, stop_on_signals
+from lecturelib.study.tables import cross_rank_correlation
 
 AGREEMENT_METRICS: tuple[str, ...] = ("explicitness", "sap", "dci", "downstream_lr", "downstream_gbt")
 """The metrics of :func:`~lecturelib.metrics.evaluate_all` whose fast mode uses other classifiers."""
@@ -34,13 +34,13 @@ AGREEMENT_METRICS: tuple[str, ...] = ("explicitness", "sap", "dci", "downstream_
 AGREEMENT_SIZES: dict[str, Any] = {"num_train": 2_000, "num_test": 1_000, "downstream_sizes": (100, 1_000),
                                    "boosting_rounds": 100}
 """Default sample sizes. Smaller than the study's (5,000 / 2,500, downstream up to 10,000): reference
-mode's classifiers are single-threaded scikit-learn, 2.2-2.6 min per model on one core of the
-2-core CPU the first records were made on (their timings), and an estimated 20 min at the study's
-sizes. ``boosting_rounds`` is the reference's 100; fewer only make a test affordable."""
+mode's classifiers are single-threaded scikit-learn, minutes per model on one core at these sizes
+(each record's timings say how many) and about 20 min at the study's. ``boosting_rounds`` is the
+reference's 100; fewer only make a test affordable."""
 
 LAYOUT = torch.contiguous_format
-"""Memory layout of the images the kept encoders see here: the standard one, in which the first
-records were made (the study itself scores in channels-last on a CPU); see ``jobs.kept_encode``."""
+"""Memory layout of the images the kept encoders see here: the standard one, the layout of the
+shipped agreement records (the study itself scores in channels-last on a CPU); see ``jobs.kept_encode``."""
 
 DCI_CHOICE_MODELS: tuple[str, ...] = tuple(
     f"dsprites-{m}-seed0" for m in (
@@ -49,9 +49,6 @@ DCI_CHOICE_MODELS: tuple[str, ...] = tuple(
         "factor_vae-gamma=10"))
 """The study models whose agreement records chose fast DCI's classifier (see
 :mod:`lecturelib.metrics.classifier_based`); the agreement on the others is a held-out check."""
-
-FOLDER = "agreement"
-"""Sub-folder of the study folder that holds the agreement records."""
 
 AGREEMENT_SCORES: dict[str, str] = {
     "Explicitness": "explicitness.test",
@@ -105,19 +102,19 @@ def score_both_modes(study_folder: str | os.PathLike, record: Mapping[str, Any],
 
 
 def _score_and_store(study_folder: str, record: Mapping[str, Any], config: Mapping[str, Any], device: str,
-                     threads: int | None) -> str:
+                     threads: int | None, progress: bool = False) -> str:
     """Score one model in both modes and write its agreement record (what a worker process runs)."""
-    from lecturelib.study.runner import _environment, _now  # the provenance of the study's own records
-
+    if progress:
+        print(f"scoring {record['job_id']} in fast and reference mode ...", flush=True)
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
-    started = _now()
+    started = now()
     result = score_both_modes(study_folder, record, config["sizes"], device, config["metrics"])
-    RecordStore(Path(study_folder) / FOLDER).write(record["job_id"], {
+    Study(study_folder).agreement_store.write(record["job_id"], {
         "job_id": record["job_id"], "status": "ok", "config": dict(config), "started": started,
-        "scores": {m: result[m] for m in ("fast", "reference")}, "timings": result["timings"], **_environment()})
+        "scores": {m: result[m] for m in ("fast", "reference")}, "timings": result["timings"], **environment()})
     return record["job_id"]
 
 
@@ -130,16 +127,16 @@ def run_agreement(study_folder: str | os.PathLike, sizes: Mapping[str, Any] | No
     resumes; they must have been scored at the same ``sizes`` and ``metrics`` (else ``ValueError``).
     With ``seconds``, no new model is started once that much time has passed. ``workers > 1``
     scores that many models at once in worker processes of one thread each (reference mode's
-    scikit-learn classifiers use one core each).
+    scikit-learn classifiers use one core each); SIGINT or SIGTERM stops them within seconds
+    (:class:`~lecturelib.study.runner.Interrupted`).
     """
-    from lecturelib.study.runner import _process_context
-
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     sizes, start = _sizes(sizes), time.perf_counter()
-    store = RecordStore(Path(study_folder) / FOLDER)
+    study = Study(study_folder)
+    store = study.agreement_store
     todo = []
-    for record in finished(load_records(study_folder)):
+    for record in study.finished():
         if "encoder" not in record.get("artifacts", {}):
             continue
         config = {"job_id": record["job_id"], "sizes": sizes, "metrics": list(metrics)}
@@ -155,28 +152,16 @@ def run_agreement(study_folder: str | os.PathLike, sizes: Mapping[str, Any] | No
 
     done: list[str] = []
     if workers == 1:
-        for record, config in todo:
-            if not time_left():
-                break
-            if progress:
-                print(f"scoring {record['job_id']} in fast and reference mode ...", flush=True)
-            done.append(_score_and_store(str(study_folder), record, config, device, None))
+        with stop_on_signals():
+            for record, config in todo:
+                if not time_left():
+                    break
+                done.append(_score_and_store(str(study_folder), record, config, device, None, progress))
         return done
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    pending = list(todo)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_process_context()) as pool:
-        running: set = set()
-        while pending or running:
-            while pending and len(running) < workers and time_left():
-                record, config = pending.pop(0)
-                if progress:
-                    print(f"scoring {record['job_id']} in fast and reference mode ...", flush=True)
-                running.add(pool.submit(_score_and_store, str(study_folder), record, config, device, 1))
-            if not running:
-                break
-            finished_now, running = wait(running, return_when=FIRST_COMPLETED)
-            done.extend(future.result() for future in finished_now)
+    # A model whose worker died (or was stopped by Ctrl-C) is left out of the result; rerunning scores it.
+    calls = [(_score_and_store, (str(study_folder), record, config, device, 1, progress)) for record, config in todo]
+    run_processes(calls, workers, lambda index, job_id: done.append(job_id), lambda index, pid: None,
+                  may_start=time_left)
     return done
 
 
@@ -189,7 +174,7 @@ def agreement_table(study_folder: str | os.PathLike, exclude: Collection[str] = 
     left out (e.g. :data:`DCI_CHOICE_MODELS`, for a held-out check). An empty list if no model is left.
     """
     exclude = set(exclude)
-    records = [r for r in finished(load_records(Path(study_folder) / FOLDER)) if r["job_id"] not in exclude]
+    records = [r for r in Study(study_folder).agreement_records() if r["job_id"] not in exclude]
     if not records:
         return []
     sizes = records[0]["config"]["sizes"]["downstream_sizes"]
@@ -209,7 +194,7 @@ def agreement_table(study_folder: str | os.PathLike, exclude: Collection[str] = 
 
 def agreement_summary(study_folder: str | os.PathLike) -> dict[str, Any]:
     """Sizes, hardware and the median seconds per model in each mode of the agreement records."""
-    records = finished(load_records(Path(study_folder) / FOLDER))
+    records = Study(study_folder).agreement_records()
     if not records:
         return {"models": 0}
     return {"models": len(records), "sizes": records[0]["config"]["sizes"],

@@ -12,36 +12,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from lecturelib.config import SCALES, get_scale
-from lecturelib.models.regularizers import METHODS, PAPER_TRAINING, SCALE_GRIDS
+from lecturelib.config import get_scale
+from lecturelib.models.regularizers import METHODS
+from lecturelib.study.settings import scale_settings
 from lecturelib.validation import check_int
-
-DATASETS: tuple[str, ...] = ("dsprites", "noisy_dsprites", "color_dsprites")
-"""Dataset variants the study knows (procedural dSprites and Locatello et al.'s noisy and colour versions)."""
-
-SCALE_SETTINGS: dict[str, dict[str, Any]] = {
-    # Training length and learning rate per scale. Paper: 300k steps of Adam at 1e-4, batch 64
-    # (PAPER_TRAINING). Shorter runs use a larger learning rate so that something is learnt.
-    # Tiny is for CI: a handful of models must train and be scored in about a minute on one core,
-    # so each sees 640 images at the paper's learning rate: barely trained (a larger rate collapses
-    # every posterior within 20 steps, leaving no active latent to score); they test the plumbing.
-    "tiny": {"datasets": ("dsprites",), "seeds": (0,),
-             "train": {"num_steps": 20, "batch_size": 32, "lr": 1e-4, "n_latents": 10}},
-    "default": {"datasets": ("dsprites",), "seeds": (0, 1, 2),
-                "train": {"num_steps": 5_000, "batch_size": 64, "lr": 5e-4, "n_latents": 10}},
-    "paper": {"datasets": DATASETS, "seeds": tuple(range(PAPER_TRAINING["num_seeds"])),
-              "train": {"num_steps": PAPER_TRAINING["num_steps"], "batch_size": PAPER_TRAINING["batch_size"],
-                        "lr": PAPER_TRAINING["lr"], "n_latents": PAPER_TRAINING["n_latents"]}},
-}
-"""What :func:`study_grid` sweeps at each compute scale, besides the methods' grids."""
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.,=+-]")
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+def format_hparams(hparams: Mapping[str, Any], keys: Sequence[str] | None = None) -> str:
+    """``"key=value,..."`` for ``keys`` (default: every key, sorted), floats in ``%g``: ``"beta=4,gamma=0.5"``.
+
+    The one spelling of hyperparameters in job ids, report rows and chapter 9's tables.
+    """
+    keys = sorted(hparams) if keys is None else keys
+    return ",".join(f"{k}={hparams[k]:g}" if isinstance(hparams[k], float) else f"{k}={hparams[k]}" for k in keys)
 
 
 @dataclass(frozen=True)
@@ -50,7 +35,8 @@ class Job:
 
     Attributes
     ----------
-    dataset : name of the dataset variant (one of :data:`DATASETS`, or any name a job function knows)
+    dataset : name of the dataset variant (one of :data:`~lecturelib.study.settings.DATASETS`, or any name
+        a job function knows)
     model : method name (one of :data:`lecturelib.models.regularizers.METHODS`, or any name)
     hparams : the method's hyperparameters
     seed : seed of the model's initialisation and its data stream
@@ -69,7 +55,7 @@ class Job:
     def job_id(self) -> str:
         """``<dataset>-<model>-<key>=<value>[,...]-seed<seed>``, safe as a file name."""
         keys = self.id_keys or tuple(sorted(self.hparams))
-        hp = ",".join(f"{k}={_fmt(self.hparams[k])}" for k in keys) or "default"
+        hp = format_hparams(self.hparams, keys) or "default"
         return _SAFE.sub("_", f"{self.dataset}-{self.model}-{hp}-seed{self.seed}")
 
     @property
@@ -126,26 +112,24 @@ def study_grid(scale: str | None = None, *, methods: Sequence[str] = METHODS,
                annealed_threshold: int | None = None, **train_overrides: Any) -> list[Job]:
     """The study's grid at a compute scale (``LECTURELIB_SCALE`` by default).
 
-    Methods' hyperparameters come from :data:`~lecturelib.models.regularizers.SCALE_GRIDS`; data sets,
-    seeds and training settings from :data:`SCALE_SETTINGS` (override with the keyword arguments).
+    Methods' hyperparameters, data sets, seeds and training settings come from the scale's
+    :data:`~lecturelib.study.settings.STUDY_SCALES` entry (override with the keyword arguments).
     AnnealedVAE's capacity reaches ``c_max`` after a third of training, as in the paper (100k of 300k),
     or after ``annealed_threshold`` steps (e.g. the paper's 100,000: its ramp per step).
     """
     scale = scale or get_scale()
-    if scale not in SCALES:
-        raise ValueError(f"scale={scale!r} is not a known scale; expected one of: {', '.join(SCALES)}")
+    setting = scale_settings(scale)
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ValueError(f"methods {sorted(unknown)} are not known; expected names from {METHODS}")
     if annealed_threshold is not None:
         annealed_threshold = check_int(annealed_threshold, "annealed_threshold", minimum=1)  # steps
-    setting = SCALE_SETTINGS[scale]
-    train = {**setting["train"], **train_overrides, "scale": scale}
+    train = {**setting.train, **train_overrides, "scale": scale}
     grids = {}
     for method in methods:
-        grid = [dict(hp) for hp in SCALE_GRIDS[scale][method]]
+        grid = setting.grids()[method]
         if method == "annealed_vae" and (scale != "paper" or annealed_threshold is not None):
             for hp in grid:
                 hp["iteration_threshold"] = annealed_threshold or max(1, train["num_steps"] // 3)
         grids[method] = grid
-    return make_grid(datasets or setting["datasets"], grids, seeds if seeds is not None else setting["seeds"], train)
+    return make_grid(datasets or setting.datasets, grids, seeds if seeds is not None else setting.seeds, train)

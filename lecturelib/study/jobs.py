@@ -28,24 +28,9 @@ from lecturelib.models import regularizers as R
 from lecturelib.models.dsprites_conv import ConvEncoder, dsprites_conv_vae
 from lecturelib.study.batched import single_loss, train_stacked
 from lecturelib.study.grid import Job
+from lecturelib.study.settings import EVAL_SETTINGS, job_scale  # noqa: F401 (chapter 9 imports EVAL_SETTINGS from here)
 from lecturelib.training import History, train
 from lecturelib.validation import check_int
-
-EVAL_SETTINGS: dict[str, dict[str, Any]] = {
-    # Sample sizes of the metrics per scale; "paper" is disentanglement_lib's (evaluate_all's defaults).
-    # tiny (CI): small samples, 10 boosting rounds instead of 100 and no explicitness, so that one
-    # model is scored in a few seconds on one core; the downstream sizes stop at 100. Barely-trained
-    # encoders' means vary by only ~0.001-0.05, below FactorVAE's absolute prune threshold of 0.05,
-    # so tiny prunes only constant latents (else every FactorVAE score is 0).
-    "tiny": {"fast": True, "batch_size": 4, "num_train": 100, "num_test": 50, "num_variance_estimate": 200,
-             "downstream_sizes": (10, 100), "boosting_rounds": 10, "prune_threshold": 0.0,
-             "metrics": ("beta_vae", "factor_vae", "mig", "modularity", "sap", "dci", "downstream_lr",
-                         "downstream_gbt")},
-    "default": {"fast": True, "num_train": 5_000, "num_test": 2_500, "num_variance_estimate": 5_000,
-                "downstream_sizes": (10, 100, 1_000, 10_000)},
-    "paper": {"fast": False},
-}
-"""Keyword arguments of :func:`lecturelib.metrics.evaluate_all` per compute scale."""
 
 NUM_LOGS = 20
 """Points of the training curves kept in a record."""
@@ -177,7 +162,7 @@ def make_encode(encoder: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], dev
 
 def evaluate_job(job: Job, encode: Callable[[Any], torch.Tensor], data: DSprites, device: torch.device,
                  metrics: Sequence[str] | None = None) -> tuple[dict[str, float], dict[str, float]]:
-    """Score ``encode`` as the study scores ``job`` (its scale's :data:`EVAL_SETTINGS`, seeded by the job's seed).
+    """Score ``encode`` as the study scores ``job`` (its scale's ``evaluate`` settings, seeded by the job's seed).
 
     ``metrics``: a subset of the scale's metrics (re-scoring); each metric's samples do not depend on
     which others run. Returns ``(scores, timings)`` with timings named ``eval.<metric>_s``.
@@ -185,7 +170,7 @@ def evaluate_job(job: Job, encode: Callable[[Any], torch.Tensor], data: DSprites
     from lecturelib.metrics import evaluate_all
 
     start = time.perf_counter()
-    settings = dict(EVAL_SETTINGS[job.settings.get("scale", "paper")])
+    settings = dict(job_scale(job.settings, job.job_id).evaluate)
     if metrics is not None:
         settings["metrics"] = list(metrics)
     timings: dict[str, float] = {}
@@ -243,7 +228,7 @@ def load_encoder(study_folder: str | os.PathLike, record: Mapping[str, Any]) -> 
 
     Raises ``KeyError`` if the record kept no encoder.
     """
-    from lecturelib.study.store import RecordStore
+    from lecturelib.store import RecordStore
 
     state = RecordStore(study_folder).load_artifact(record, "encoder")
     s = _settings(Job.from_dict(record["config"]))
@@ -253,8 +238,8 @@ def load_encoder(study_folder: str | os.PathLike, record: Mapping[str, Any]) -> 
 
 
 def _settings(job: Job) -> dict[str, Any]:
-    s = {"num_steps": 300_000, "batch_size": 64, "lr": 1e-4, "n_latents": 10, **job.settings}
-    return s
+    """The job's training settings: its scale's, overridden by its own (``ValueError`` if it names no scale)."""
+    return {**job_scale(job.settings, job.job_id).train, **job.settings}
 
 
 def train_and_evaluate(job: Job, device: str | torch.device = "auto") -> dict[str, Any]:

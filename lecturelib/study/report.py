@@ -13,7 +13,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from lecturelib.study.store import RecordStore
+from lecturelib.store import RecordStore
+from lecturelib.study.grid import format_hparams
 
 BASE_COLUMNS = ("job_id", "dataset", "model", "hparams", "seed", "status", "seconds", "final_loss", "error")
 
@@ -21,11 +22,6 @@ BASE_COLUMNS = ("job_id", "dataset", "model", "hparams", "seed", "status", "seco
 def load_records(root: str | os.PathLike) -> list[dict[str, Any]]:
     """Every record of the study folder ``root``, sorted by job id."""
     return list(RecordStore(root).records())
-
-
-def _hparams_str(hparams: Mapping[str, Any], keys: Sequence[str] | None = None) -> str:
-    keys = keys if keys is not None else sorted(hparams)
-    return ",".join(f"{k}={hparams[k]:g}" if isinstance(hparams[k], float) else f"{k}={hparams[k]}" for k in keys)
 
 
 def aggregate(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -41,7 +37,7 @@ def aggregate(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         curves = r.get("curves", {})
         loss = curves.get("loss") if isinstance(curves, Mapping) else None
         row = {"job_id": r["job_id"], "dataset": config["dataset"], "model": config["model"],
-               "hparams": _hparams_str(config["hparams"]), "seed": int(config["seed"]), "status": r["status"],
+               "hparams": format_hparams(config["hparams"]), "seed": int(config["seed"]), "status": r["status"],
                "seconds": float(r.get("timings", {}).get("total_s", math.nan)),
                "final_loss": float(loss[-1]) if loss else math.nan,
                "error": r.get("error", "")}

@@ -1,10 +1,9 @@
 """Score a study's models again after a metric's implementation changed, from the encoders it kept.
 
 Scores of different models can only be compared if one version of the code computed them all. When
-a metric changes (chapter 8 replaced fast mode's DCI importances), the models whose encoder the
-study kept (:data:`~lecturelib.study.jobs.ENCODER_SEEDS`) are scored again with that metric, on the
-same samples: the same seed and sizes, and :func:`~lecturelib.metrics.evaluate_all` draws each
-metric's samples independently of which others run. As a check that the samples are the same,
+a metric changes, the models whose encoder the study kept (:data:`~lecturelib.study.jobs.ENCODER_SEEDS`)
+are scored again with that metric, on the same samples: the same seed and sizes, and
+:func:`~lecturelib.metrics.evaluate_all` draws each metric's samples independently of which others run. As a check that the samples are the same,
 MIG (never changed, on the shared pool) is computed again and must equal the record's. A model
 without a kept encoder cannot be re-scored; it is reported as stale and, with ``drop_stale``,
 its record is removed so that ``python -m lecturelib.study run`` trains it again.
@@ -21,16 +20,14 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
 
 from lecturelib.config import resolve_device
 from lecturelib.metrics import METRICS
-from lecturelib.study.analysis import finished
-from lecturelib.study.report import load_records
-from lecturelib.study.store import RecordStore
+from lecturelib.study.folder import Study
+from lecturelib.store import environment, now
 
 CHECK_METRIC = "mig"
 """Recomputed with every re-scoring; it must match the record, else the samples differ."""
@@ -50,10 +47,8 @@ def _check_metrics(metrics: Sequence[str]) -> list[str]:
 
 
 def _provenance(metrics: Sequence[str]) -> dict[str, Any]:
-    from lecturelib.study.runner import _environment, _now
-
-    env = _environment()
-    return {"metrics": list(metrics), "date": _now(), "git": env["versions"].get("git"), "hardware": env["hardware"]}
+    env = environment()
+    return {"metrics": list(metrics), "date": now(), "git": env["versions"].get("git"), "hardware": env["hardware"]}
 
 
 def _moved(old: Mapping[str, float], new: Mapping[str, float], keys: Sequence[str]) -> dict[str, tuple[float, float]]:
@@ -70,8 +65,8 @@ def rescore_record(study_folder: str | os.PathLike, record: Mapping[str, Any], m
                    device: str = "cpu") -> dict[str, Any]:
     """The study ``record`` with ``metrics`` scored again from its kept encoder (``KeyError`` if none).
 
-    The study scored its first models with images in the standard memory layout and later ones in
-    channels-last (on a CPU); codes differ between layouts in the last bits, which can move a
+    A record may have been scored with images in the standard memory layout or in channels-last
+    (the study's layout on a CPU); codes differ between layouts in the last bits, which can move a
     tree's split. The layout whose codes reproduce the record's MIG is used, and named in the
     record's ``"rescored"`` entry.
     """
@@ -123,12 +118,11 @@ def rescore(study_folder: str | os.PathLike, metrics: Sequence[str], *, device: 
     re-scored, agreement records re-scored, and study records without a kept encoder (removed if
     ``drop_stale``, so that the runner trains them again).
     """
-    from lecturelib.study.agreement import FOLDER
-
     metrics = _check_metrics(metrics)
-    store, agreement = RecordStore(study_folder), RecordStore(Path(study_folder) / FOLDER)
+    study = Study(study_folder)
+    store, agreement = study.store, study.agreement_store
     out: dict[str, list[str]] = {"rescored": [], "agreement": [], "stale": []}
-    for record in finished(load_records(study_folder)):
+    for record in study.finished():
         job_id = record["job_id"]
         if "encoder" not in record.get("artifacts", {}):
             out["stale"].append(job_id)

@@ -6,40 +6,47 @@ A *job function* ``job_fn(job) -> {"scores": {...}, ...}`` trains and evaluates 
 grid (:class:`~lecturelib.study.grid.Job`); it must be importable by worker processes (a module-level
 function). The optional keys ``"curves"``, ``"timings"`` and anything else it returns go into
 the record, except ``"artifacts"`` (``{name: object}``, e.g. an encoder's weights), which are saved
-beside the records (:meth:`~lecturelib.study.store.RecordStore.write_artifacts`) and named in it. If ``job_fn`` also has a ``run_group(jobs) -> list[result or exception]`` attribute,
+beside the records (:meth:`~lecturelib.store.RecordStore.write_artifacts`) and named in it. If
+``job_fn`` also has a ``run_group(jobs) -> list[result or exception]`` attribute,
 jobs of one grid row (same data set and method) can be given to it together (``group_size > 1``),
 e.g. to train them in one vmapped step on a GPU (:mod:`lecturelib.study.batched`).
 
 The backend is chosen by the ``backend`` argument or ``$LECTURELIB_STUDY_BACKEND``:
 
-- ``"local"`` (default): a pool of ``workers`` processes (all cores by default), one job at a
-  time per process; ``workers=1`` runs the jobs in this process.
+- ``"local"`` (default): up to ``workers`` processes at once (all cores by default), a fresh one
+  per task; ``workers=1`` runs the jobs in this process.
 - ``"dask"``: the same tasks on a ``dask.distributed`` cluster at ``address`` (or
   ``$LECTURELIB_DASK_SCHEDULER``), else on a ``LocalCluster`` of ``workers`` processes. The same
   code reaches Slurm/PBS (``dask_jobqueue``) or Kubernetes by starting a scheduler there and passing its
   address. Workers write the records themselves, so the study folder must be on a file system
   they share.
+
+Workers claim each job before training it (:meth:`lecturelib.store.RecordStore.claim`), so several
+runners, or the workers of a cluster, can work on one folder and no job is trained twice. SIGINT
+or SIGTERM stops the local workers within seconds (:class:`Interrupted`), and a worker exits as
+soon as its runner ends, however it ends (:func:`exit_with`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
+import contextlib
 import json
 import logging
 import multiprocessing
 import os
-import platform
+import select
+import signal
+import threading
 import time
 import traceback
-from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from multiprocessing.connection import wait
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from lecturelib.store import RecordStore, json_default, now, pid_alive
+from lecturelib.store import environment as this_environment
 from lecturelib.study.grid import Job
-from lecturelib.study.store import RecordStore, _json_default
 
 BACKEND_ENV = "LECTURELIB_STUDY_BACKEND"
 ADDRESS_ENV = "LECTURELIB_DASK_SCHEDULER"
@@ -56,31 +63,50 @@ class RunSummary:
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)  # a worker process died; rerun to retry
-    dropped: list[str] = field(default_factory=list)  # finished, but another worker stored it first
+    dropped: list[str] = field(default_factory=list)  # finished by another process first
+    busy: list[str] = field(default_factory=list)  # claimed by another runner, which trains them
+    stale: list[str] = field(default_factory=list)  # error records of another config, retried with this one
     seconds: float = 0.0
 
     def __str__(self) -> str:
-        return (f"{len(self.done)} done, {len(self.failed)} failed, {len(self.skipped)} already finished, "
+        text = (f"{len(self.done)} done, {len(self.failed)} failed, {len(self.skipped)} already finished, "
                 f"{len(self.lost)} lost, {len(self.dropped)} raced in {self.seconds:.1f} s")
+        return text + (f"; {len(self.busy)} being trained by another runner" if self.busy else "")
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped :func:`run_study`; ``signum`` says which, ``summary`` what was done."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.summary: RunSummary | None = None
 
 
-@functools.lru_cache(maxsize=None)
-def _static_environment() -> tuple[tuple[str, Any], ...]:
-    from lecturelib.artifacts import hardware, versions  # the provenance helpers of train-or-load
-
-    return (("versions", versions()), ("hardware", hardware()), ("host", platform.node()))
-
-
-def _environment() -> dict[str, Any]:
-    """Versions, hardware, host and process of this worker (computed once per process)."""
-    return {**dict(_static_environment()), "pid": os.getpid()}
+def _interrupt(signum: int, frame: object) -> None:
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
 
 
-def _process_context() -> multiprocessing.context.BaseContext:
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within this context, in the main thread, the first SIGINT or SIGTERM raises :class:`Interrupted`.
+
+    Later signals are ignored so that stopping the workers and tidying the folder is not cut short.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is _interrupt:
+        yield  # signals are delivered to the main thread only, or an enclosing call already handles them
+        return
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def process_context() -> multiprocessing.context.BaseContext:
     """Fresh worker processes: a fork server that has imported the runner (and torch) once, else spawn.
 
     Plain ``fork`` of a process that has used torch's thread pools can deadlock; the fork server
@@ -93,6 +119,25 @@ def _process_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+def exit_with(pid: int) -> None:
+    """Make this process exit as soon as process ``pid`` (its runner) ends, however it ends (a daemon thread).
+
+    A worker forked by the fork server is not the runner's child, so the operating system would
+    not end it with the runner: without this, ``kill -9`` of the runner leaves workers training.
+    """
+    def watch() -> None:
+        try:
+            handle = os.pidfd_open(pid)  # Linux: readable when the process ends
+        except (AttributeError, OSError):
+            while pid_alive(pid):
+                time.sleep(1.0)
+        else:
+            select.select([handle], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name=f"exit-with-{pid}").start()
+
+
 def make_record(job: Job, result: Mapping[str, Any] | BaseException, *, started: str,
                 seconds: float, environment: Mapping[str, Any] | None = None,
                 artifacts: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -101,7 +146,7 @@ def make_record(job: Job, result: Mapping[str, Any] | BaseException, *, started:
     ``artifacts`` maps the names of the job's saved artifacts to their paths (relative to the study folder).
     """
     record: dict[str, Any] = {"job_id": job.job_id, "config": job.to_dict(), "started": started,
-                              "finished": _now(), **(environment or _environment())}
+                              "finished": now(), **(environment or this_environment())}
     timings = {"total_s": round(seconds, 3)}
     if isinstance(result, BaseException):
         record.update(status="error", error=f"{type(result).__name__}: {result}",
@@ -128,17 +173,40 @@ def run_task(configs: Sequence[Mapping[str, Any]], job_fn: JobFn, root: str,
              threads: int | None = None) -> list[tuple[str, str]]:
     """Run one task (one job, or a group for ``job_fn.run_group``) in this process; write its records.
 
-    Returns ``(job_id, outcome)`` pairs, outcome one of ``"ok"``, ``"error"``, ``"dropped"``.
-    This is what worker processes (local pool or Dask) execute.
+    Returns ``(job_id, outcome)`` pairs, outcome one of ``"ok"``, ``"error"``, ``"dropped"`` (another
+    process finished it first) or ``"busy"`` (another process holds its claim and trains it).
+    Each job is claimed before it is trained and released after its record is written.
+    This is what worker processes (local or Dask) execute.
     """
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
     store = RecordStore(root)
-    jobs = [Job.from_dict(c) for c in configs]
-    env = _environment()
-    started, start = _now(), time.perf_counter()
+    outcomes: list[tuple[str, str]] = []
+    claims, jobs = [], []
+    try:
+        for job in map(Job.from_dict, configs):
+            claim = None if store.is_done(job.job_id) else store.claim(job.job_id)
+            if claim is not None and store.is_done(job.job_id):  # finished between the check and the claim
+                claim.release()
+                claim = None
+            if claim is None:
+                outcomes.append((job.job_id, "dropped" if store.is_done(job.job_id) else "busy"))
+            else:
+                claims.append(claim)
+                jobs.append(job)
+        if jobs:
+            outcomes += _run_claimed(jobs, job_fn, store)
+    finally:
+        for claim in claims:
+            claim.release()
+    return outcomes
+
+
+def _run_claimed(jobs: list[Job], job_fn: JobFn, store: RecordStore) -> list[tuple[str, str]]:
+    env = this_environment()
+    started, start = now(), time.perf_counter()
     results: list[Mapping[str, Any] | BaseException]
     if len(jobs) > 1:
         try:
@@ -161,18 +229,20 @@ def run_task(configs: Sequence[Mapping[str, Any]], job_fn: JobFn, root: str,
         if not isinstance(result, BaseException):
             try:
                 result = _check_result(result)
-                if result.get("artifacts") and not store.is_done(job.job_id):  # saved before the record
+                if result.get("artifacts"):  # saved before the record, under names of this attempt
                     artifacts = store.write_artifacts(job.job_id, result["artifacts"])
             except Exception as error:  # a bad result or an unsaveable artifact: recorded as the job's error
                 result = error
         record = make_record(job, result, started=started, seconds=secs, environment=env, artifacts=artifacts)
         stored = store.write(job.job_id, record)
+        if artifacts and not stored:
+            store.remove_artifacts(artifacts)
         outcomes.append((job.job_id, record["status"] if stored else "dropped"))
     return outcomes
 
 
 def _normalised(config: Mapping[str, Any]) -> Any:
-    return json.loads(json.dumps(config, sort_keys=True, default=_json_default))
+    return json.loads(json.dumps(config, sort_keys=True, default=json_default))
 
 
 def _tasks(jobs: Sequence[Job], job_fn: JobFn, group_size: int) -> list[list[Job]]:
@@ -195,6 +265,20 @@ def _tasks(jobs: Sequence[Job], job_fn: JobFn, group_size: int) -> list[list[Job
     return [tasks[i] for i in range(max(map(len, by_row), default=0)) for tasks in by_row if i < len(tasks)]
 
 
+def _conflicts(store: RecordStore, jobs: Sequence[Job], retry_failed: bool) -> tuple[list[str], list[str]]:
+    """The records of ``jobs`` made with another config: ``(finished or kept errors, errors to retry)`` as paths."""
+    blocking, stale = [], []
+    for job in jobs:
+        record = store.get(job.job_id)
+        if record is None or _normalised(record.get("config")) == _normalised(job.to_dict()):
+            continue
+        if record["status"] == "error" and retry_failed:
+            stale.append(job.job_id)
+        else:
+            blocking.append(str(store.path(job.job_id) if record["status"] == "ok" else store.error_path(job.job_id)))
+    return blocking, stale
+
+
 def run_study(jobs: Sequence[Job], job_fn: JobFn, root: str | os.PathLike, *, workers: int | None = None,
               backend: str | None = None, address: str | None = None, group_size: int = 1,
               retry_failed: bool = True, progress: bool = False) -> RunSummary:
@@ -211,29 +295,36 @@ def run_study(jobs: Sequence[Job], job_fn: JobFn, root: str | os.PathLike, *, wo
     group_size : jobs of one grid row given together to ``job_fn.run_group`` (1: one job per task).
     retry_failed : rerun jobs whose last attempt failed (else keep their error records).
     progress : show a progress bar (tqdm).
+
+    A finished record made with another config (another grid or scale) is a ``ValueError`` naming
+    its file, raised before anything is written; an error record of another config is retried.
+    SIGINT or SIGTERM (in the main thread) stops the workers within seconds and raises
+    :class:`Interrupted`, whose ``summary`` says what was done; the folder stays consistent
+    (records are whole, claims of stopped workers are removed) and rerunning resumes.
     """
     backend = (backend or os.environ.get(BACKEND_ENV) or "local").strip().lower()
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is not known; expected one of: {', '.join(BACKENDS)}")
     workers = workers if workers is not None else (os.cpu_count() or 1)
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if group_size < 1:
-        raise ValueError(f"group_size must be >= 1, got {group_size}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+        raise ValueError(f"group_size must be an int >= 1, got {group_size!r}")
     ids = [job.job_id for job in jobs]
     if len(set(ids)) != len(ids):
         raise ValueError("jobs must have unique job ids")
     store = RecordStore(root)
+    blocking, stale = _conflicts(store, jobs, retry_failed)
+    if blocking:
+        raise ValueError(f"{len(blocking)} records in {store.folder} were made with another config (another grid "
+                         f"or scale): use another study folder, or delete them to run these jobs again: "
+                         f"rm {' '.join(blocking[:3])}{' ...' if len(blocking) > 3 else ''}")
     store.clean_temporaries()
-    summary = RunSummary()
+    summary = RunSummary(stale=stale)
     start = time.perf_counter()
     pending = []
     for job in jobs:
-        record = store.get(job.job_id)
-        if record is not None and _normalised(record["config"]) != _normalised(job.to_dict()):
-            raise ValueError(f"{store.folder} holds a record of {job.job_id} with another config; "
-                             "use another study folder for another grid or scale")
-        if store.is_done(job.job_id) or (record is not None and not retry_failed):
+        if store.is_done(job.job_id) or (not retry_failed and store.get(job.job_id) is not None):
             summary.skipped.append(job.job_id)
         else:
             pending.append(job)
@@ -246,35 +337,119 @@ def run_study(jobs: Sequence[Job], job_fn: JobFn, root: str | os.PathLike, *, wo
 
     def collect(outcomes: list[tuple[str, str]]) -> None:
         for job_id, outcome in outcomes:
-            {"ok": summary.done, "error": summary.failed, "dropped": summary.dropped}[outcome].append(job_id)
+            {"ok": summary.done, "error": summary.failed, "dropped": summary.dropped,
+             "busy": summary.busy}[outcome].append(job_id)
         bar.update(len(outcomes))
         bar.set_postfix(failed=len(summary.failed))
 
-    try:
-        if backend == "dask":
-            def lose(task: list[dict]) -> None:
-                summary.lost.extend(c["job_id"] for c in task)
-                bar.update(len(task))
+    def lose(task: list[dict]) -> None:
+        summary.lost.extend(c["job_id"] for c in task)
+        bar.update(len(task))
 
-            _run_dask(configs, job_fn, str(root), workers, address or os.environ.get(ADDRESS_ENV), collect, lose)
-        elif workers == 1 or len(configs) <= 1:
-            for task in configs:
-                collect(run_task(task, job_fn, str(root)))
-        else:
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            with ProcessPoolExecutor(max_workers=min(workers, len(configs)),
-                                     mp_context=_process_context()) as pool:
-                futures = {pool.submit(run_task, task, job_fn, str(root), threads): task for task in configs}
-                for future in as_completed(futures):
-                    try:
-                        collect(future.result())
-                    except BrokenProcessPool:
-                        summary.lost.extend(c["job_id"] for c in futures[future])
-                        bar.update(len(futures[future]))
+    try:
+        with stop_on_signals():
+            if backend == "dask":
+                _run_dask(configs, job_fn, str(root), workers, address or os.environ.get(ADDRESS_ENV), collect, lose)
+            elif workers == 1 or len(configs) <= 1:
+                for task in configs:
+                    collect(run_task(task, job_fn, str(root)))
+            else:
+                _run_local(configs, job_fn, str(root), workers, collect, lose)
+    except Interrupted as stop:
+        stop.summary = summary
+        raise
     finally:
         bar.close()
-    summary.seconds = time.perf_counter() - start
+        summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _worker(function: Callable[..., Any], args: tuple, runner: int, conn: Any) -> None:
+    """A worker process: call ``function(*args)``, send the result (or why it failed) to the runner."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group; the runner stops us
+    exit_with(runner)
+    try:
+        message: tuple[str, Any] = ("ok", function(*args))
+    except BaseException as error:
+        message = ("crash", f"{type(error).__name__}: {error}")
+    conn.send(message)
+    conn.close()
+
+
+def run_processes(calls: Sequence[tuple[Callable[..., Any], tuple]], workers: int,
+                  on_result: Callable[[int, Any], None], on_lost: Callable[[int, int], None], *,
+                  may_start: Callable[[], bool] = lambda: True) -> None:
+    """Call each ``function(*args)`` of ``calls`` in a fresh worker process, at most ``workers`` at once.
+
+    ``on_result(i, value)`` gets what call ``i`` returned; ``on_lost(i, pid)`` is told when the process
+    of call ``i`` died without a result (killed, out of memory), and when the runner stopped it.
+    No call starts once ``may_start()`` is false. An exception raised by a call is re-raised here as a
+    ``RuntimeError`` after the other workers are stopped; so is SIGINT or SIGTERM (:class:`Interrupted`,
+    in the main thread). ``function`` must be importable by the worker (a module-level function).
+
+    A process per call (forked from the preloaded fork server, cheap next to a training run) lets the
+    runner stop any of them at once, and its memory goes back when the call ends. Workers ignore
+    SIGINT and exit as soon as the runner ends (:func:`exit_with`), however it ends.
+    """
+    context = process_context()
+    queue, running = deque(enumerate(calls)), {}
+    with stop_on_signals():
+        try:
+            while running or (queue and may_start()):
+                while queue and len(running) < workers and may_start():
+                    index, (function, args) = queue.popleft()
+                    reader, writer = context.Pipe(duplex=False)
+                    process = context.Process(target=_worker, args=(function, args, os.getpid(), writer), daemon=True)
+                    process.start()
+                    writer.close()
+                    running[reader] = (process, index)
+                for reader in wait(list(running)):  # a message, or end of file when the process died
+                    process, index = running.pop(reader)
+                    try:
+                        message = reader.recv()
+                    except EOFError:
+                        message = None
+                    reader.close()
+                    process.join(10.0)  # it exits after sending; a stuck exit is not worth waiting for
+                    if process.is_alive():
+                        process.kill()
+                        process.join()
+                    if message is None:
+                        on_lost(index, process.pid)
+                    elif message[0] == "crash":
+                        raise RuntimeError(f"a worker process failed: {message[1]}")
+                    else:
+                        on_result(index, message[1])
+        finally:
+            stopped = [(process, index) for process, index in running.values()]
+            for process, _ in stopped:
+                process.terminate()
+            for process, index in stopped:
+                process.join(5.0)
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+                on_lost(index, process.pid)
+
+
+def _run_local(configs: list[list[dict]], job_fn: JobFn, root: str, workers: int,
+               collect: Callable[[list[tuple[str, str]]], None], lose: Callable[[list[dict]], None]) -> None:
+    """Run the tasks in worker processes (:func:`run_processes`); a stopped or dead worker's claims are removed."""
+    store = RecordStore(root)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    stopped = []
+
+    def lost(index: int, pid: int) -> None:
+        store.release_claims_of(pid)
+        stopped.append(pid)
+        lose(configs[index])
+
+    try:
+        run_processes([(run_task, (task, job_fn, root, threads)) for task in configs], workers,
+                      lambda index, outcomes: collect(outcomes), lost)
+    finally:
+        if stopped:
+            store.clean_temporaries()  # those of the dead workers
 
 
 def _run_dask(configs: list[list[dict]], job_fn: JobFn, root: str, workers: int, address: str | None,
@@ -292,6 +467,7 @@ def _run_dask(configs: list[list[dict]], job_fn: JobFn, root: str, workers: int,
                                silence_logs=logging.ERROR)
         client = Client(cluster)
         threads = max(1, (os.cpu_count() or 1) // workers)
+    futures = []
     try:
         futures = client.map(run_task, configs, job_fn=job_fn, root=root, threads=threads, pure=False)
         tasks = {future.key: task for future, task in zip(futures, configs)}
@@ -302,6 +478,9 @@ def _run_dask(configs: list[list[dict]], job_fn: JobFn, root: str, workers: int,
                 lose(tasks[future.key])
             else:
                 collect(outcomes)
+    except BaseException:
+        client.cancel(futures)  # a shared cluster keeps running; our queued tasks must not
+        raise
     finally:
         client.close()
         if cluster is not None:
