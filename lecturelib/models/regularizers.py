@@ -205,7 +205,7 @@ def total_correlation(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor, 
     batch_size, n_latents = z.shape
     if dataset_size is not None and dataset_size < 1:
         raise ValueError(f"dataset_size must be None or a positive int, got {dataset_size}")
-    log_q_joint, log_q_marginals, _ = _MinibatchLogDensities.apply(z, mu, log_var)
+    log_q_joint, log_q_marginals, _, _ = _MinibatchLogDensities.apply(z, mu, log_var)
     log_norm = math.log(batch_size * (dataset_size or 1))
     return (log_q_joint - log_q_marginals.sum(dim=1)).mean() + (n_latents - 1) * log_norm
 
@@ -215,9 +215,11 @@ class _MinibatchLogDensities(torch.autograd.Function):
 
     Autograd through the elementwise ``(B, B, D)`` log-densities keeps about ten such tensors and
     made this term most of a β-TCVAE step at batch 1,024. Here the log-densities are built once, in
-    place, laid out ``(D, B, B)``; the backward needs only the softmax weights of the two
-    log-sum-exps, because every derivative of a Gaussian log-density is a polynomial of degree two
-    in ``z``, ``mu`` and ``1/sigma^2``: each gradient is a few (batched) matrix products.
+    place, laid out ``(D, B, B)``, and the forward keeps only the softmax weights of the two
+    log-sum-exps. The backward weighs the derivatives of each Gaussian log-density by them, from the
+    differences ``z - mu`` themselves: expanding ``(z - mu)^2 / sigma^2`` into ``z^2``, ``z mu`` and
+    ``mu^2`` terms (matrix products) would cancel catastrophically in float32 for the sharp
+    posteriors (``sigma^2`` down to 1e-6) of a trained model's active latents.
     """
 
     generate_vmap_rule = True
@@ -232,53 +234,44 @@ class _MinibatchLogDensities(torch.autograd.Function):
         log_q = z_t[:, :, None] - mu_t[:, None, :]
         log_q.mul_(log_q).mul_(precision[:, None, :]).add_((log_var_t + math.log(2.0 * math.pi))[:, None, :])
         log_q.mul_(-0.5)
-        joint = torch.logsumexp(log_q.sum(dim=0), dim=1)  # (B,)
+        pair = log_q.sum(dim=0)  # log q(z_i | x_k): (B, B)
+        joint = torch.logsumexp(pair, dim=1)  # (B,)
+        joint_weights = pair.sub_(joint[:, None]).exp_()  # softmax over k
         # log-sum-exp over k in place (torch.logsumexp allocates several (D, B, B) temporaries)
         peak = log_q.amax(dim=2, keepdim=True)
         weights = log_q.sub_(peak).exp_()
         total = weights.sum(dim=2, keepdim=True)
         weights.div_(total)  # softmax over k, per latent: (D, B, B)
         marginals = (total.log_() + peak).squeeze(2)  # (D, B)
-        return joint, marginals.T, weights
+        return joint, marginals.T, joint_weights, weights
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         z, mu, log_var = inputs
-        joint, _, weights = output
-        ctx.save_for_backward(z, mu, log_var, joint, weights)
-        ctx.mark_non_differentiable(weights)
+        _, _, joint_weights, weights = output
+        ctx.save_for_backward(z, mu, log_var, joint_weights, weights)
+        ctx.mark_non_differentiable(joint_weights, weights)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_joint, grad_marginals, _):
-        z, mu, log_var, joint, marginal_weights = ctx.saved_tensors
-        precision = torch.exp(-log_var)  # (B, D)
-        # the joint's softmax over k; it needs the joint log-density of every pair, a matrix product
-        pair_log_q = -0.5 * ((z.square() @ precision.T) - 2.0 * z @ (mu * precision).T
-                             + (mu.square() * precision + log_var).sum(dim=1)
-                             + z.shape[1] * math.log(2.0 * math.pi))
-        joint_weights = torch.exp(pair_log_q - joint[:, None])  # (B, B)
+    def backward(ctx, grad_joint, grad_marginals, _, __):
+        z, mu, log_var, joint_weights, marginal_weights = ctx.saved_tensors
         if grad_joint is None:
-            grad_joint = torch.zeros_like(joint)
+            grad_joint = torch.zeros_like(z[:, 0])
         if grad_marginals is None:
             grad_marginals = torch.zeros_like(z)
-        # dL/dlog q(z_i[d] | x_k) = g_joint[i] W[i, k] + g_marginal[i, d] V[d, i, k]. Each gradient is
-        # a sum over k (for z) or over i (for mu, log_var) of that times 1, z, z^2, mu or 1/sigma^2.
-        n_latents = z.shape[1]
-        by_k = torch.cat([precision, mu * precision], dim=1)  # (B, 2D), summed over k
-        by_i = torch.cat([torch.ones_like(z), z, z.square()], dim=1)  # (B, 3D), summed over i
-        over_k = grad_joint[:, None] * (joint_weights @ by_k)  # (B, 2D) at [i, .]
-        over_i = joint_weights.T @ (grad_joint[:, None] * by_i)  # (B, 3D) at [k, .]
-        # the marginals' part, one latent at a time: batched products with V (D, B, B)
-        by_k = by_k.view(-1, 2, n_latents).permute(2, 0, 1)  # (D, B, 2)
-        by_i = (grad_marginals.repeat(1, 3) * by_i).view(-1, 3, n_latents).permute(2, 1, 0)  # (D, 3, B)
-        over_k = over_k.view(-1, 2, n_latents) + grad_marginals[:, None, :] * torch.bmm(marginal_weights, by_k).permute(1, 2, 0)
-        over_i = over_i.view(-1, 3, n_latents) + torch.bmm(by_i, marginal_weights).permute(2, 1, 0)
-        over_k, over_i = over_k.unbind(1), over_i.unbind(1)
-        grad_z = -z * over_k[0] + over_k[1]
-        s0, s1, s2 = over_i  # (B, D) indexed [k, d]
-        grad_mu = precision * (s1 - mu * s0)
-        grad_log_var = 0.5 * (precision * (s2 - 2.0 * mu * s1 + mu.square() * s0) - s0)
+        z_t, mu_t, precision = z.T.contiguous(), mu.T.contiguous(), torch.exp(-log_var.T)  # (D, B)
+        # a[d, i, k] = dL / dlog q(z_i[d] | x_k) = g_joint[i] W[i, k] + g_marginal[i, d] V[d, i, k]
+        a = marginal_weights * grad_marginals.T[:, :, None]
+        a.add_(joint_weights * grad_joint[:, None])
+        # with u = (z_i[d] - mu_k[d]) / sigma_k[d]^2:  dlog q / dz = -u,  dlog q / dmu = u,
+        # dlog q / dlog sigma^2 = (u (z - mu) - 1) / 2
+        diff = z_t[:, :, None] - mu_t[:, None, :]
+        a_u = diff.mul_(a).mul_(precision[:, None, :])  # a * (z - mu) / sigma^2, in place of diff
+        grad_z = -a_u.sum(dim=2).T
+        grad_mu = a_u.sum(dim=1).T
+        a_u.mul_(z_t[:, :, None] - mu_t[:, None, :])  # a * (z - mu)^2 / sigma^2
+        grad_log_var = 0.5 * (a_u.sum(dim=1) - a.sum(dim=1)).T
         return grad_z, grad_mu, grad_log_var
 
 
