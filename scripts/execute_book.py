@@ -137,6 +137,26 @@ def kernel_pid(client: NotebookClient) -> int | None:
     return getattr(provisioner, "pid", None)
 
 
+def unread_channels(client: NotebookClient) -> list[str]:
+    """The client's channels (shell, iopub) with a message received but not yet read.
+
+    A message waiting there while the client sleeps means the client's event loop missed the
+    socket's wake-up (ZeroMQ signals readiness edge-triggered); none means the message never came.
+    """
+    import zmq
+
+    unread = []
+    for name in ("shell", "iopub"):
+        channel = getattr(client.kc, f"{name}_channel", None) if client.kc is not None else None
+        socket = getattr(channel, "socket", None)
+        try:
+            if socket is not None and socket.get(zmq.EVENTS) & zmq.POLLIN:
+                unread.append(name)
+        except zmq.ZMQError:
+            pass
+    return unread
+
+
 def py_spy_dump(pid: int, target: Path) -> Path | None:
     """Save ``py-spy dump`` of ``pid`` to ``target`` if py-spy is installed; return the path."""
     py_spy = shutil.which("py-spy")
@@ -177,12 +197,15 @@ async def watchdog(client: WatchedClient, task: asyncio.Task, *, idle_timeout: f
         used = samples[-1][1] - samples[0][1]
         if used >= cpu_fraction * (samples[-1][0] - samples[0][0]):
             continue
+        unread = unread_channels(client)
         dump = py_spy_dump(pid, stall_dir / f"{name}-cell{watch.cell_index}-{int(time.time())}.txt") \
             if stall_dir is not None else None
         client.stall = (
             f"kernel stalled: {used:.2f} s of CPU and no message in the last {now - samples[0][0]:.0f} s "
             f"while waiting for the cell's reply; the kernel had "
             f"{'reported the cell finished (status idle) but its execute_reply never arrived' if watch.saw_idle else 'not reported the cell finished'}"
+            + (f"; unread messages in the client's {' and '.join(unread)} socket(s)" if unread
+               else "; no unread message in the client's sockets")
             + (f"; py-spy dump of the kernel in {dump}" if dump else "")
         )
         kill_tree(pid)  # a stopped kernel ignores the polite shutdown nbclient would try first

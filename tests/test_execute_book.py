@@ -48,6 +48,7 @@ def test_a_silent_kernel_fails_the_chapter_fast_naming_the_notebook_and_the_cell
     message = str(failures[0])
     assert message.startswith("03_stalls: cell 2 (`import os, signal`)")  # cell 0 is markdown
     assert "kernel stalled" in message
+    assert "had not reported the cell finished; no unread message in the client's sockets" in message
     assert not get_cache(str(tmp_path / ".jupyter_cache")).list_cache_records()
 
 
