@@ -35,7 +35,8 @@ TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-reco
 
 help:
 	@echo "make book   - execute every chapter at the default scale and build the site into _build/html"
-	@echo "              (SCALE=tiny|paper builds into _build/scale-NAME/_build/html; OFFLINE=0 uses CDNs)"
+	@echo "              (SCALE=tiny|paper builds into _build/scale-NAME/_build/html; OFFLINE=0 uses CDNs;"
+	@echo "              BOOK_JOBS=N chapters executed at a time, default 2)"
 	@echo "make pdf    - the whole book as one PDF, _build/latex/book.pdf (needs pdflatex, see README)"
 	@echo "make test   - unit tests, every notebook at the tiny scale (nbval), and a warning-free Sphinx build"
 	@echo "make test-browser - build the site at the tiny scale and check every page in headless Chromium"
