@@ -50,6 +50,7 @@ import yaml
 from jupyter_core.utils import ensure_async
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbclient.output_widget import OutputWidget
 
 TIMES_FILE = "execution_times.json"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colours of IPython's tracebacks
@@ -88,24 +89,52 @@ class Watch:
     cell_times: list[tuple[int, float, str]] = field(default_factory=list)
 
 
+class DeferredOutputWidget(OutputWidget):
+    """nbclient's stand-in for an ipywidgets ``Output``, sending its state to the kernel between cells.
+
+    nbclient's own ``OutputWidget`` sends a ``comm_msg`` on the shell channel for every output
+    captured inside the widget (``interact`` prints and draws there), while the client waits on
+    that same socket for the cell's ``execute_reply``. On busy cores that reply then sometimes
+    lies unread in the socket while the client's event loop sleeps: the readiness of the ZeroMQ
+    socket, signalled once (edge-triggered), is consumed without waking the pending poll, and the
+    client waits until the cell timeout. This is the stall of `make book` in chapter 3 (the first
+    ``interact``). The kernel handles shell messages one at a time, so it reads these updates only
+    after the cell anyway: sending them once the reply has arrived changes nothing it sees.
+    """
+
+    def sync_state(self) -> None:
+        self.executor.deferred_widget_syncs[self.comm_id] = self
+
+    def send_state_now(self) -> None:
+        OutputWidget.sync_state(self)
+
+
 class WatchedClient(NotebookClient):
-    """An nbclient ``NotebookClient`` that tells a :class:`Watch` which cell runs and what arrives."""
+    """An nbclient ``NotebookClient`` that tells a :class:`Watch` which cell runs and what arrives.
+
+    It also sends the state of ``Output`` widgets between cells (:class:`DeferredOutputWidget`).
+    """
 
     def __init__(self, nb, watch: Watch, **kwargs):
         self.watch = watch
+        self.deferred_widget_syncs: dict[str, DeferredOutputWidget] = {}
         super().__init__(nb, on_cell_execute=self._cell_started, on_cell_executed=self._cell_done,
                          **kwargs)
+        self.widget_registry["@jupyter-widgets/output"]["OutputModel"] = DeferredOutputWidget
 
     def _cell_started(self, cell, cell_index):
         now = time.monotonic()
         self.watch.cell_index, self.watch.cell_source = cell_index, cell.source
-        self.watch.running = True
         self.watch.cell_start = self.watch.last_message = now
         self.watch.saw_idle = False
+        self.watch.running = True
 
     def _cell_done(self, cell, cell_index, execute_reply):
         self.watch.cell_times.append((cell_index, time.monotonic() - self.watch.cell_start, cell.source))
         self.watch.running = False
+        syncs, self.deferred_widget_syncs = self.deferred_widget_syncs, {}
+        for widget in syncs.values():  # no poll is waiting on the shell socket now
+            widget.send_state_now()
 
     def process_message(self, msg, cell, cell_index):
         self.watch.last_message = time.monotonic()
@@ -130,6 +159,31 @@ def kernel_cpu_seconds(pid: int) -> float:
             continue
         total += times.user + times.system
     return total
+
+
+def kernel_busy(pid: int) -> bool:
+    """Whether a thread of process ``pid`` or of a descendant is running, runnable or in disk I/O.
+
+    A kernel starved of CPU by other processes, or importing from a slow disk, uses little CPU
+    but is not stalled; a stalled one sleeps in its event loop (or is stopped).
+    """
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return False
+    for process in processes:
+        tasks = Path(f"/proc/{process.pid}/task")
+        try:
+            if tasks.is_dir():  # Linux: every thread's state (R running/runnable, D disk wait)
+                for stat in tasks.glob("*/stat"):
+                    if stat.read_text().rpartition(")")[2].split()[0] in ("R", "D"):
+                        return True
+            elif process.status() in (psutil.STATUS_RUNNING, psutil.STATUS_DISK_SLEEP):
+                return True
+        except (OSError, IndexError, psutil.NoSuchProcess):
+            continue
+    return False
 
 
 def kernel_pid(client: NotebookClient) -> int | None:
@@ -178,10 +232,12 @@ async def watchdog(client: WatchedClient, task: asyncio.Task, *, idle_timeout: f
                    poll: float, cpu_fraction: float, stall_dir: Path | None, name: str) -> None:
     """Cancel ``task`` (with :class:`KernelStalled` recorded on ``client``) if the kernel stalls.
 
-    Stalled: during the last ``idle_timeout`` seconds of a running cell, the kernel and its
-    children used less than ``cpu_fraction`` of one core and no message arrived for the cell.
+    Stalled: during the last ``idle_timeout`` seconds of a running cell, no message arrived for
+    the cell, the kernel and its children used less than ``cpu_fraction`` of one core, and at no
+    sample was any of their threads running, runnable or waiting for the disk.
     """
     samples: list[tuple[float, float]] = []  # (time, cpu seconds), the last idle_timeout seconds
+    last_busy = 0.0
     while not task.done():
         await asyncio.sleep(poll)
         watch, pid = client.watch, kernel_pid(client)
@@ -191,7 +247,9 @@ async def watchdog(client: WatchedClient, task: asyncio.Task, *, idle_timeout: f
         now = time.monotonic()
         samples.append((now, kernel_cpu_seconds(pid)))
         samples = [s for s in samples if s[0] >= now - idle_timeout - poll]
-        quiet_since = max(watch.cell_start, watch.last_message)
+        if kernel_busy(pid):
+            last_busy = now
+        quiet_since = max(watch.cell_start, watch.last_message, last_busy)
         if now - quiet_since < idle_timeout or now - samples[0][0] < idle_timeout:
             continue
         used = samples[-1][1] - samples[0][1]
@@ -201,7 +259,7 @@ async def watchdog(client: WatchedClient, task: asyncio.Task, *, idle_timeout: f
         dump = py_spy_dump(pid, stall_dir / f"{name}-cell{watch.cell_index}-{int(time.time())}.txt") \
             if stall_dir is not None else None
         client.stall = (
-            f"kernel stalled: {used:.2f} s of CPU and no message in the last {now - samples[0][0]:.0f} s "
+            f"kernel stalled: asleep, {used:.2f} s of CPU and no message in the last {now - samples[0][0]:.0f} s "
             f"while waiting for the cell's reply; the kernel had "
             f"{'reported the cell finished (status idle) but its execute_reply never arrived' if watch.saw_idle else 'not reported the cell finished'}"
             + (f"; unread messages in the client's {' and '.join(unread)} socket(s)" if unread

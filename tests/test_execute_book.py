@@ -110,3 +110,28 @@ def test_parallel_kernels_share_the_cores_unless_the_caller_chose_threads(monkey
     assert kernel_env(8)["OMP_NUM_THREADS"] == "1"
     monkeypatch.setenv("LECTURELIB_THREADS", "3")
     assert kernel_env(2) is None  # the kernels inherit the caller's environment
+
+
+def test_output_widgets_send_their_state_to_the_kernel_only_between_cells(tmp_path, monkeypatch):
+    # nbclient's OutputWidget sends on the shell socket while the client polls it for the cell's
+    # reply, which on busy cores sometimes leaves the reply unread (chapter 3's stall, at interact).
+    from nbclient.output_widget import OutputWidget
+
+    sent_while_waiting = []
+    original = OutputWidget.sync_state
+
+    def recording_sync_state(self):
+        sent_while_waiting.append(self.executor.watch.running)
+        original(self)
+
+    monkeypatch.setattr(OutputWidget, "sync_state", recording_sync_state)
+    path = notebook(tmp_path / "widgets.ipynb",
+                    "from ipywidgets import IntSlider, interact\n\n"
+                    "@interact(x=IntSlider(value=3, min=0, max=9))\ndef show(x):\n    print('x is', x)",
+                    "print('next cell')")
+    assert run([path], tmp_path / ".jupyter_cache") == []
+    assert sent_while_waiting and not any(sent_while_waiting)
+    nb = get_cache(str(tmp_path / ".jupyter_cache")).merge_match_into_notebook(nbformat.read(path, 4))[1]
+    states = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"].values()
+    outputs = [o for s in states if s["model_name"] == "OutputModel" for o in s["state"]["outputs"]]
+    assert any("x is 3" in o.get("text", "") for o in outputs)  # the saved page still shows the output
