@@ -43,7 +43,7 @@ def test_a_silent_kernel_fails_the_chapter_fast_naming_the_notebook_and_the_cell
     path = notebook(tmp_path / "03_stalls.ipynb", "x = 1", STOP_KERNEL, "print('never')")
     start = time.monotonic()
     failures = run([path], tmp_path / ".jupyter_cache", retries=1)
-    assert time.monotonic() - start < 60  # not the hour of execute.timeout
+    assert time.monotonic() - start < 90  # not the hour of execute.timeout
     assert len(failures) == 1
     message = str(failures[0])
     assert message.startswith("03_stalls: cell 2 (`import os, signal`)")  # cell 0 is markdown
