@@ -35,7 +35,8 @@ TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-reco
 
 help:
 	@echo "make book   - execute every chapter at the default scale and build the site into _build/html"
-	@echo "              (SCALE=tiny|paper builds into _build/scale-NAME/_build/html; OFFLINE=0 uses CDNs)"
+	@echo "              (SCALE=tiny|paper builds into _build/scale-NAME/_build/html; OFFLINE=0 uses CDNs;"
+	@echo "              BOOK_JOBS=N chapters executed at a time, default 2)"
 	@echo "make pdf    - the whole book as one PDF, _build/latex/book.pdf (needs pdflatex, see README)"
 	@echo "make test   - unit tests, every notebook at the tiny scale (nbval), and a warning-free Sphinx build"
 	@echo "make test-browser - build the site at the tiny scale and check every page in headless Chromium"
@@ -57,14 +58,26 @@ $(STAMP): requirements.txt pyproject.toml
 offline-assets: $(STAMP)
 	$(BIN)/python scripts/offline_assets.py $(OFFLINE_ASSETS)
 
-# The configuration of this build: _config.yml plus the scale and the offline switch.
-BOOK_CONFIG = $(BIN)/python scripts/book_config.py _config.yml $(BOOK_CFG) --scale $(SCALE)
+# The configuration of this build: _config.yml plus the scale, the offline switch and the
+# execution cache that scripts/execute_book.py fills and myst-nb reads.
+BOOK_CACHE := $(BOOK_OUT)/_build/.jupyter_cache
+BOOK_CONFIG = $(BIN)/python scripts/book_config.py _config.yml $(BOOK_CFG) --scale $(SCALE) --cache $(BOOK_CACHE)
+# The chapters are executed before Sphinx by scripts/execute_book.py, BOOK_JOBS at a time (each
+# kernel gets cores/BOOK_JOBS threads): a line per chapter started and finished, a cell that runs
+# past execute.timeout or a kernel idle for BOOK_IDLE_TIMEOUT seconds while its cell waits for a
+# reply (re-executed once) stops the build naming the chapter and the cell. Sphinx then finds every
+# chapter in the cache and executes nothing.
+BOOK_JOBS ?= 2
+BOOK_IDLE_TIMEOUT ?= 180
+EXECUTE = $(BUILD_ENV) $(BIN)/python scripts/execute_book.py $(BOOK_CFG) --cache $(BOOK_CACHE) \
+  --jobs $(BOOK_JOBS) --idle-timeout $(BOOK_IDLE_TIMEOUT)
 # Every build executes the chapters with matplotlib's inline backend, whatever MPLBACKEND the
 # caller has (`make test-browser` passes the tests' Agg, under which plt.show() draws no figure).
 BUILD_ENV = LECTURELIB_SCALE=$(SCALE) MPLBACKEND=module://matplotlib_inline.backend_inline
 
 book: $(STAMP) $(if $(filter 1,$(OFFLINE)),offline-assets)
 	$(BOOK_CONFIG) $(if $(filter 1,$(OFFLINE)),--offline $(OFFLINE_ASSETS))
+	$(EXECUTE)
 	$(BUILD_ENV) $(BIN)/jupyter-book build . -W --keep-going $(BOOK_FLAGS) --config $(BOOK_CFG) --path-output $(BOOK_OUT)
 	@echo "The book is at file://$(abspath $(SITE))/index.html"
 
@@ -73,13 +86,16 @@ pdf: $(STAMP)
 	@command -v pdflatex > /dev/null || { echo "make pdf needs pdflatex and latexmk; on Debian/Ubuntu:"; \
 	  echo "  sudo apt-get install -y $(TEX_PACKAGES)"; exit 1; }
 	$(BOOK_CONFIG)
+	$(EXECUTE)
 	$(BUILD_ENV) $(BIN)/jupyter-book build . --builder pdflatex --keep-going --config $(BOOK_CFG) --path-output $(BOOK_OUT)
 	@echo "The PDF is $(abspath $(BOOK_OUT)/_build/latex/book.pdf)"
 
 # The same site without any exercise solution (sphinx-exercise's hide_solutions + solution cells).
 book-nosolutions: $(STAMP) $(if $(filter 1,$(OFFLINE)),offline-assets)
 	$(BIN)/python scripts/book_config.py _config.yml _build/config/nosolutions.yml --scale $(SCALE) --hide-solutions \
-	  --cache $(BOOK_OUT)/_build/.jupyter_cache $(if $(filter 1,$(OFFLINE)),--offline $(OFFLINE_ASSETS))
+	  --cache $(BOOK_CACHE) $(if $(filter 1,$(OFFLINE)),--offline $(OFFLINE_ASSETS))
+	$(BUILD_ENV) $(BIN)/python scripts/execute_book.py _build/config/nosolutions.yml --cache $(BOOK_CACHE) \
+	  --jobs $(BOOK_JOBS) --idle-timeout $(BOOK_IDLE_TIMEOUT)
 	$(BUILD_ENV) $(BIN)/jupyter-book build . -W --keep-going --config _build/config/nosolutions.yml --path-output _build/nosolutions
 	@# Every file of the site (pages, _sources, downloads, search index) against every solution line.
 	$(BIN)/python -m lecturelib.exercises scan _build/nosolutions/_build/html

@@ -84,6 +84,10 @@ _INSPECT = """async () => {
     broken: [...document.querySelectorAll('img')].filter(i => !loaded(i)).map(i => i.getAttribute('src')),
     widgetScripts: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length,
     widgets: document.querySelectorAll('.jupyter-widgets.widget-container, .jupyter-widgets.widget-inline-hbox, .widget-slider, .widget-interact').length,
+    // A cell's printed lines in one box (myst-nb's nb_merge_streams), not one box per print.
+    splitStreams: [...document.querySelectorAll('.cell_output')].filter(out => [...out.children].some(
+        (e, i, all) => i > 0 && e.matches('.output.stream') && all[i - 1].matches('.output.stream')))
+        .map(out => out.textContent.trim().slice(0, 60)),
   };
 }"""
 
@@ -93,7 +97,8 @@ def check_page(page, url: str, screenshot: Path | None = None) -> PageReport:
 
     Problems: console errors, uncaught exceptions, failed or non-local requests (the site must
     work offline; only OFFLINE_EXCEPTIONS may fail), maths left untypeset or with TeX errors,
-    images that did not load, widget views that did not render, solutions that do not open.
+    images that did not load, a cell's printed output split into several boxes, widget views
+    that did not render, solutions that do not open.
     """
     report = PageReport(url)
     host = urlparse(url).netloc
@@ -127,6 +132,7 @@ def check_page(page, url: str, screenshot: Path | None = None) -> PageReport:
     report.problems += [f"maths not typeset: {r!r}" for r in found["raw"]]
     report.problems += [f"TeX error: {e}" for e in found["mathErrors"]]
     report.problems += [f"image did not load: {src}" for src in found["broken"] if src not in OFFLINE_EXCEPTIONS]
+    report.problems += [f"printed output split into one box per print: {text!r}" for text in found["splitStreams"]]
     if found["widgetScripts"]:
         # The widget manager replaces each saved view with live DOM; give it a moment.
         page.wait_for_timeout(500)
