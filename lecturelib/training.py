@@ -24,6 +24,7 @@ import torch
 
 from lecturelib.config import resolve_device
 from lecturelib.store import atomic_write
+from lecturelib.validation import check_int
 
 Batch = tuple[torch.Tensor, ...]
 LossFn = Callable[[torch.nn.Module, Batch], dict[str, torch.Tensor]]
@@ -159,8 +160,7 @@ def train(model: torch.nn.Module, loss_fn: LossFn, data: Data, *, num_steps: int
     fingerprint = {"num_steps": num_steps, "batch_size": batch_size, "seed": seed}
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     if checkpoint is not None:
-        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every must be an int >= 1, got {checkpoint_every!r}")
+        checkpoint_every = check_int(checkpoint_every, "checkpoint_every", minimum=1)
         if checkpoint.exists():
             saved = _load_checkpoint(checkpoint, fingerprint)
             model.load_state_dict(saved["model"])
