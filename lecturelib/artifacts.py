@@ -152,10 +152,7 @@ def train_or_load(name: str, compute: Callable[[], Any], params: dict[str, Any],
     while True:
         path = None if recompute else find(name, params, scale)
         if path is not None:
-            value, provenance = load(path)
-            if verbose:
-                print(f"Loaded {provenance.describe()} (from {path.parent.name}/{path.name}).")
-            return value, provenance
+            return _loaded(path, verbose)
         claim = take_claim(claim_file, {"name": name, "key": key})
         if claim is not None:
             break
@@ -168,11 +165,15 @@ def train_or_load(name: str, compute: Callable[[], Any], params: dict[str, Any],
     with claim:
         path = None if recompute else find(name, params, scale)  # stored between the search and the claim
         if path is not None:
-            value, provenance = load(path)
-            if verbose:
-                print(f"Loaded {provenance.describe()} (from {path.parent.name}/{path.name}).")
-            return value, provenance
+            return _loaded(path, verbose)
         return _compute_and_store(name, compute, params, scale, directory, verbose)
+
+
+def _loaded(path: Path, verbose: bool) -> tuple[Any, Provenance]:
+    value, provenance = load(path)
+    if verbose:
+        print(f"Loaded {provenance.describe()} (from {path.parent.name}/{path.name}).")
+    return value, provenance
 
 
 def _compute_and_store(name: str, compute: Callable[[], Any], params: dict[str, Any], scale: str,

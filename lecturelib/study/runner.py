@@ -497,6 +497,9 @@ def _run_dask(configs: list[list[dict]], job_fn: JobFn, root: str, workers: int,
     except ImportError as error:  # pragma: no cover - depends on the installation
         raise ImportError("backend='dask' needs dask.distributed: pip install 'lecturelib[study]'") from error
     # Held while this runner runs; the tasks watch it, so a worker stops when the runner does, however it ends.
+    for left in (Path(root) / CLAIMS).glob("*.runner"):  # by runners that were killed
+        if claim_is_stale(left, read_json_object(left)):
+            left.unlink(missing_ok=True)
     beacon = take_claim(Path(root) / CLAIMS / f"runner.{platform.node()}.{os.getpid()}.runner", {"runner": True},
                         heartbeat=HEARTBEAT)
     if beacon is None:  # pragma: no cover - the name holds this process's pid
