@@ -137,8 +137,9 @@ test-browser: $(STAMP)
 	BOOK_SITE=_build/scale-tiny/_build/html CHROMIUM=$$(command -v $(CHROMIUM) || echo /usr/bin/chromium) \
 	  SCREENSHOTS=_build/screenshots $(BIN)/python -m pytest tests/browser -q -p no:cacheprovider
 
-# Each benchmark's table is written to book/benchmarks/NAME.txt (with date and hardware) and the
-# performance appendix (book/performance.md) is regenerated from the tables present.
+# Each benchmark's table is written to book/benchmarks/NAME.txt (with date and hardware), its measured
+# values to lecturelib/results/benchmarks/NAME.json (what chapters read), and the performance
+# appendix (book/performance.md) is regenerated from the tables present.
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_page.py run
 

@@ -19,6 +19,7 @@ import time
 
 import torch
 
+from lecturelib.benchmarks import save_values
 from lecturelib.data.dsprites import DSprites
 from lecturelib.models import dsprites_conv_vae
 from lecturelib.training import adam
@@ -79,6 +80,7 @@ def main() -> None:
     print(QUOTED)
     header = (f"{'device':<24}{'batch':>6}{'drawn':>10}{'drawn noisy':>13}{'table':>11}{'table noisy':>13}"
               f"{'β-VAE train':>13}{'ratio':>8}{'noisy ratio':>13}")
+    rows, tables_built, whole_grid = [], {}, {}  # images/s; seconds
     for device in devices:
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
         gpu = device.type == "cuda"
@@ -89,6 +91,7 @@ def main() -> None:
             tables[variant] = DSprites(variant=variant).cache_images(device)
             _sync(device)
             built = time.perf_counter() - start
+        tables_built[name] = built
         print(f"\n{name}: image table of the {len(tables['binary']):,}-image grid built in {built:.1f} s")
         print(header)
         for batch_size in ((64, 1024) if gpu else (64, 256)):
@@ -104,6 +107,9 @@ def main() -> None:
             flag = "" if min(ratio, noisy_ratio) >= 10 else "  < 10x!"
             print(f"{name[:23]:<24}{batch_size:>6}{binary:>10,.0f}{noisy:>13,.0f}{table:>11,.0f}{table_noisy:>13,.0f}"
                   f"{train:>13,.0f}{ratio:>7.1f}x{noisy_ratio:>12.1f}x{flag}")
+            rows.append({"device": name, "batch_size": batch_size, "drawn": binary, "drawn_noisy": noisy,
+                         "table": table, "table_noisy": table_noisy, "train": train, "ratio": ratio,
+                         "noisy_ratio": noisy_ratio})
         if args.full:
             data = DSprites()
             index = torch.arange(len(data), device=device)
@@ -113,9 +119,11 @@ def main() -> None:
                 data.render(data.index_to_factors(chunk), validate=False)
             _sync(device)
             seconds = time.perf_counter() - start
+            whole_grid[name] = seconds
             print(f"whole grid ({len(data):,} images) on {name}: {seconds:.1f} s ({len(data) / seconds:,.0f} images/s)")
     print("\nimages/s; ratio = rate of the renderer training uses (CPU: drawn, GPU: table; binary, noisy) / "
           "β-VAE training rate, same batch size and device")
+    save_values({"threads": args.threads, "rates": rows, "table_built_s": tables_built, "whole_grid_s": whole_grid})
 
 
 if __name__ == "__main__":

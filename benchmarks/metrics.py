@@ -35,6 +35,7 @@ import scipy.linalg
 import scipy.stats
 import torch
 
+from lecturelib.benchmarks import save_values
 from lecturelib.config import resolve_device
 from lecturelib.metrics import dci, downstream_accuracy, evaluate_all, explicitness, sap
 
@@ -189,6 +190,8 @@ def main():
                      downstream_sizes=(10, 100, 1000))
         naive_fraction, agree = 0.05, (400, 200, (3, 6, 8, 8, 8))  # coarser factors: 4x fewer trees
     print(f"device={device} torch threads={torch.get_num_threads()} sizes={sizes}")
+    # seconds per metric and mode; agreement: Spearman's rho and both modes' scores per score
+    values = {"device": str(device), "sizes": sizes, "seconds": None, "naive_sampling_s": None, "agreement": None}
     if not args.skip_timing:
         data, data_name = make_data(device)
         encode = make_encoder(device)
@@ -210,6 +213,7 @@ def main():
                 line += f"{totals['reference'] / totals['fast']:>9.1f}x"
             print(line)
         naive = sum(rows["naive"].values())
+        values.update(seconds={label: rows[label] for label, _ in modes}, naive_sampling_s=naive)
         for label, _ in modes:
             ours = sum(rows[label][k] for k in SAMPLING)
             print(f"sampling (BetaVAE + FactorVAE + pool encoding), {label} mode {ours:.1f}s vs naive one image "
@@ -220,6 +224,9 @@ def main():
         result = agreement(*agree)
         for name, (rho, ref, fast) in result.items():
             print(f"  {name:<26} Spearman {rho:+.3f}   ref {np.round(ref, 3).tolist()}   fast {np.round(fast, 3).tolist()}")
+        values["agreement"] = {name: {"spearman": rho, "reference": ref, "fast": fast}
+                               for name, (rho, ref, fast) in result.items()}
+    save_values(values)
 
 
 if __name__ == "__main__":

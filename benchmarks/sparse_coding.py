@@ -31,6 +31,7 @@ import torch
 from sklearn.decomposition import MiniBatchDictionaryLearning, sparse_encode
 
 from lecturelib import sparse_coding as sc
+from lecturelib.benchmarks import save_values
 from lecturelib.data.patches import image_patches, zca_whitening
 
 
@@ -53,12 +54,15 @@ def objective(X, D, H, lam) -> float:
     return sc.lasso_objective(as64(X), as64(D), as64(H), lam)
 
 
-def table(title: str, rows: list[tuple[str, float, float, str]], reference: str) -> None:
+def table(title: str, rows: list[tuple[str, float, float, str]], reference: str) -> list[dict]:
+    """Print the rows; return them as the recorded values (seconds, relative excess of the objective)."""
     base = dict((name, seconds) for name, seconds, _, _ in rows)[reference]
     print(f"\n{title}")
     print(f"{'method':<40} {'time [s]':>9} {'rel. excess':>12} {'time / ' + reference:>28}  note")
     for name, seconds, excess, note in rows:
         print(f"{name:<40} {seconds:9.3f} {excess:12.1e} {seconds / base:28.2f}  {note}")
+    return [{"method": name, "seconds": seconds, "relative_excess": excess, "note": note}
+            for name, seconds, excess, note in rows]
 
 
 def main() -> None:
@@ -81,6 +85,7 @@ def main() -> None:
           f"{torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
           f"{os.cpu_count()} CPUs visible" + (f", GPU {torch.cuda.get_device_name(0)}" if cuda else ", no GPU"))
 
+    values = {"patches": n_patches, "atoms": args.n_atoms, "lam": lam, "rtol": rtol, "dictionary_learning": None}
     X, _ = zca_whitening(image_patches(n_patches, 8, seed=0), eps=1.0)
 
     # ---- dictionary learning ------------------------------------------------------------------------
@@ -110,8 +115,9 @@ def main() -> None:
                              f"{found[2]} pass(es), batch 256, 30 FISTA steps/batch"))
         print(f"\nTarget: scikit-learn's final mean objective {target:.6f} (codes solved exactly for both); "
               "'rel. excess' is ours relative to it (reached when <= 1e-3)")
-        table("Dictionary learning, time to reach scikit-learn's final objective", rows,
-              "sklearn MiniBatchDictionaryLearning")
+        values["dictionary_learning"] = {"target": target, "methods": table(
+            "Dictionary learning, time to reach scikit-learn's final objective", rows,
+            "sklearn MiniBatchDictionaryLearning")}
 
     # ---- sparse coding --------------------------------------------------------------------------------
     lars_time, H_lars = timed(lambda: sparse_encode(X, D, algorithm="lasso_lars", alpha=lam), repeat=3)
@@ -143,11 +149,14 @@ def main() -> None:
             rows.append((f"ours FISTA+restart, {name}, cuda", t, excess(H),
                          f"{info.n_iter} it ({info.mean_iterations:.0f} per sample), gap {info.relative_gap:.1e} "
                          f"({'certified' if info.converged else 'not reached'})"))
-    table(f"Sparse coding, time to a mean objective within {rtol:g} of the optimum ('rel. excess' must be <= {rtol:g})",
-          rows, "ours FISTA+restart, float64, cpu")
+    values["optimum"] = optimum
+    values["sparse_coding"] = table(
+        f"Sparse coding, time to a mean objective within {rtol:g} of the optimum ('rel. excess' must be <= {rtol:g})",
+        rows, "ours FISTA+restart, float64, cpu")
     best_cpu = min(cd_time, lars_time, rows[0][1])
     print(f"\nours (cpu) / lasso_cd = {rows[0][1] / cd_time:.2f}, lasso_lars / ours (cpu) = {lars_time / rows[0][1]:.2f}"
           + (f", best CPU / ours on GPU (float32) = {best_cpu / rows[-2][1]:.1f}" if cuda else ""))
+    save_values(values)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import time
 
 import torch
 
+from lecturelib.benchmarks import save_values
 from lecturelib.config import resolve_device
 from lecturelib.data.dsprites import DSprites
 from lecturelib.models.dsprites_conv import dsprites_conv_vae
@@ -89,8 +90,9 @@ def stacked(m: int, steps: int, stream, device: torch.device, vectorize: bool | 
     return time.perf_counter() - start
 
 
-def layouts(steps: int, stream, device: torch.device, repeats: int) -> None:
-    """Print one model's training rate and the encoder's rate in the standard and the channels-last layout."""
+def layouts(steps: int, stream, device: torch.device, repeats: int) -> dict[str, float]:
+    """Print and return one model's training rate and the encoder's rate (images/s) in the standard and the
+    channels-last layout."""
     def train_rate(layout: torch.memory_format) -> float:
         model = dsprites_conv_vae(seed=0).to(memory_format=layout)
 
@@ -130,6 +132,8 @@ def layouts(steps: int, stream, device: torch.device, repeats: int) -> None:
           f"{med['train_cl'] / med['train']:>7.2f}x")
     print(f"{'encoder forward, batch 1,024':<28}{med['encode']:>10,.0f}  {med['encode_cl']:>13,.0f}  "
           f"{med['encode_cl'] / med['encode']:>7.2f}x")
+    return {"train": med["train"], "train_channels_last": med["train_cl"], "encode": med["encode"],
+            "encode_channels_last": med["encode_cl"]}
 
 
 def check(device: torch.device, m: int = 3, steps: int = 10) -> str:
@@ -166,14 +170,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="alternating timed rounds of each (median)")
     args = parser.parse_args()
     device = resolve_device(args.device)
+    # What lecturelib.study.cost.training_time_estimate reads; rates in images/s of all models together.
+    values = {"device": None, "batch_size": BATCH, "steps": None, "repeats": args.repeats, "check": None,
+              "stacked_by": None, "throughput": [], "layout": None}
     if args.check:
-        print(f"stacked vs alone (3 models, 10 steps): {check(device)}")
+        values["check"] = check(device)
+        print(f"stacked vs alone (3 models, 10 steps): {values['check']}")
     sizes = args.models or ((1, 8, 32) if args.full else (1, 4))
     steps = args.steps or (200 if args.full else 20)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; per-model batch {BATCH}; {steps} steps per model; images/s of all models together")
     cpu = device.type == "cpu"  # there the trainer loops over the models; vmap is shown beside it
     default = "stacked (loop)" if cpu else "stacked (vmap)"
+    values.update(device=name, steps=steps, stacked_by="loop" if cpu else "vmap")
     print(f"{'M':>3}  {'one after another':>18}  {default:>15}" + (f"  {'stacked (vmap)':>15}" if cpu else "")
           + f"  {'speed-up':>8}")
     stream = _pool(device)
@@ -188,9 +197,12 @@ def main() -> None:
         base, ours = statistics.median(rounds["base"]), statistics.median(rounds["ours"])
         vmap = f"  {statistics.median(rounds['vmap']):>15,.0f}" if cpu else ""
         print(f"{m:>3}  {base:>18,.0f}  {ours:>15,.0f}{vmap}  {ours / base:>7.2f}x", flush=True)
+        values["throughput"].append({"models": m, "alone": base, "stacked": ours,
+                                     "stacked_vmap": statistics.median(rounds["vmap"]) if cpu else ours})
     print(f"images/s, median of {args.repeats} alternating rounds; speed-up = {default} / one after another")
     if cpu:
-        layouts(steps, stream, device, args.repeats)
+        values["layout"] = layouts(steps, stream, device, args.repeats)
+    save_values(values)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from lecturelib.benchmarks import save_values  # noqa: E402
 from lecturelib.disentanglement import beta_vae_loss, make_dsprites  # noqa: E402
 from lecturelib.models import dsprites_vae  # noqa: E402
 from lecturelib.models import regularizers  # noqa: E402
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{'step ours (img/s)':>18} {'speed-up':>9}")
     print(header)
     print("-" * len(header))
+    rows = []
     for threads, batch_size in ((t, b) for t in args.threads for b in args.batch_size):
         torch.set_num_threads(threads)
         tc_ref, tc_ours = tc_seconds(batch_size, True), tc_seconds(batch_size, False)
@@ -103,6 +105,9 @@ def main(argv: list[str] | None = None) -> None:
         ref, ours = statistics.median(rounds[True]), statistics.median(rounds[False])
         print(f"{threads:>7} {batch_size:>6} {1e3 * tc_ref:>12.1f} {1e3 * tc_ours:>13.1f} {ref:>17,.0f} {ours:>18,.0f} "
               f"{ours / ref:>8.2f}x", flush=True)
+        rows.append({"threads": threads, "batch_size": batch_size, "tc_reference_ms": 1e3 * tc_ref,
+                     "tc_ours_ms": 1e3 * tc_ours, "step_reference": ref, "step_ours": ours})
+    save_values({"repeats": args.repeats, "steps": args.steps, "rates": rows})  # step rates in images/s
 
 
 if __name__ == "__main__":

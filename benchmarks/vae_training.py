@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from lecturelib.benchmarks import save_values
 from lecturelib.config import resolve_device  # noqa: E402
 from lecturelib.models import dsprites_conv_vae  # noqa: E402
 from lecturelib.training import adam, train  # noqa: E402
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     header = f"{'device':<6} {'batch':>6} {'steps':>6}  {'reference (img/s)':>18} {'ours, eager':>12} {'ours (img/s)':>13} {'speed-up':>9}"
     print(header)
     print("-" * len(header))
+    rows = []  # images/s; ours_eager only on CUDA (on a CPU ours is eager)
     for device in devices:
         cuda = device.type == "cuda"
         for batch_size in batch_sizes:
@@ -151,6 +153,9 @@ def main(argv: list[str] | None = None) -> None:
             eager_text = f"{eager:>12,.0f}" if cuda else f"{'(= ours)':>12}"
             print(f"{device.type:<6} {batch_size:>6} {steps:>6}  {reference:>18,.0f} {eager_text} {ours:>13,.0f} "
                   f"{ours / reference:>8.2f}x", flush=True)
+            rows.append({"device": device.type, "batch_size": batch_size, "steps": steps, "reference": reference,
+                         "ours_eager": eager if cuda else None, "ours": ours})
+    save_values({"threads": args.threads, "repeats": args.repeats, "rates": rows})
 
 
 if __name__ == "__main__":

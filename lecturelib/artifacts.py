@@ -17,6 +17,9 @@ Where results live, in the order they are searched:
 
 ``python -m lecturelib.artifacts list`` prints every stored result with its provenance.
 Set ``LECTURELIB_RECOMPUTE=1`` to ignore stored results and compute afresh.
+
+Two processes asking for one result at once (two chapters executed in parallel) compute it once:
+the first takes the result's claim file (:mod:`lecturelib.store`), the second waits and loads it.
 """
 
 from __future__ import annotations
@@ -39,13 +42,14 @@ from typing import Any, Callable, TypeVar
 import torch
 
 from lecturelib.config import SCALES, get_scale
-from lecturelib.store import atomic_write, file_lock, hardware, versions
+from lecturelib.store import atomic_write, file_lock, hardware, read_json_object, take_claim, versions
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "results"
 CACHE_ENV = "LECTURELIB_CACHE"
 WRITE_ENV = "LECTURELIB_ARTIFACT_DIR"  # set by `publish` so results land in SHIPPED_DIR
 COMMAND_ENV = "LECTURELIB_COMMAND"  # the command recorded in the provenance
 RECOMPUTE_ENV = "LECTURELIB_RECOMPUTE"
+CLAIM_POLL = 1.0  # seconds between looks for a result another process is computing
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -132,18 +136,49 @@ def train_or_load(name: str, compute: Callable[[], Any], params: dict[str, Any],
     """Return the stored result for ``(name, params, scale)`` or compute, save and return it.
 
     Prints one line saying which happened, with the provenance. ``params`` must be JSON-serialisable
-    and determine the result (seeds included).
+    and determine the result (seeds included). A process computes a result only while it holds the
+    result's claim file (:func:`lecturelib.store.take_claim`, ``<key>.claim`` in the folder it writes
+    to): a second process asking for the same result meanwhile waits and loads the first one's, so
+    the result is computed once and its value always comes with its own provenance.
     """
     scale = scale or get_scale()
     if scale not in SCALES:
         raise ValueError(f"scale={scale!r} is not a known scale; expected one of: {', '.join(SCALES)}")
-    path = None if os.environ.get(RECOMPUTE_ENV) == "1" else find(name, params, scale)
-    if path is not None:
-        value, provenance = load(path)
-        if verbose:
-            print(f"Loaded {provenance.describe()} (from {path.parent.name}/{path.name}).")
-        return value, provenance
+    recompute = os.environ.get(RECOMPUTE_ENV) == "1"
     directory = Path(os.environ.get(WRITE_ENV) or cache_dir())
+    key = artifact_key(name, params, scale)
+    claim_file = directory / f"{key}.claim"  # removed when released
+    waiting = False
+    while True:
+        path = None if recompute else find(name, params, scale)
+        if path is not None:
+            return _loaded(path, verbose)
+        claim = take_claim(claim_file, {"name": name, "key": key})
+        if claim is not None:
+            break
+        if verbose and not waiting:  # say once who computes it; a dead holder's claim is taken over
+            held = read_json_object(claim_file)
+            print(f"Another process (pid {held.get('pid', '?')} on {held.get('host', '?')}) is computing "
+                  f"'{name}'; waiting for its result ({claim_file}).", flush=True)
+        waiting = True
+        time.sleep(CLAIM_POLL)
+    with claim:
+        path = None if recompute else find(name, params, scale)  # stored between the search and the claim
+        if path is not None:
+            return _loaded(path, verbose)
+        return _compute_and_store(name, compute, params, scale, directory, verbose)
+
+
+def _loaded(path: Path, verbose: bool) -> tuple[Any, Provenance]:
+    value, provenance = load(path)
+    if verbose:
+        print(f"Loaded {provenance.describe()} (from {path.parent.name}/{path.name}).")
+    return value, provenance
+
+
+def _compute_and_store(name: str, compute: Callable[[], Any], params: dict[str, Any], scale: str,
+                       directory: Path, verbose: bool) -> tuple[Any, Provenance]:
+    """Compute a result (its claim held by the caller) and write its value and provenance as a pair."""
     start = time.perf_counter()
     token = _CHECKPOINT.set(directory / f"{artifact_key(name, params, scale)}.checkpoint.pt")
     try:
@@ -162,7 +197,9 @@ def train_or_load(name: str, compute: Callable[[], Any], params: dict[str, Any],
     torch.save(value, buffer)
     meta = target.with_suffix(".json")
     directory.mkdir(parents=True, exist_ok=True)
-    with file_lock(directory / f".{provenance.key}.lock"):  # the value and its provenance are written as a pair
+    # The claim makes this the only writer, unless it was taken over from a holder on another host
+    # that stopped refreshing it (a suspended laptop) and then woke: the lock keeps value and provenance a pair.
+    with file_lock(directory / f".{provenance.key}.lock"):
         stored = meta.exists() and os.environ.get(RECOMPUTE_ENV) != "1"  # another process finished first
         if not stored:
             atomic_write(target, buffer.getvalue())

@@ -1,7 +1,7 @@
 """Saved results: atomic files, one JSON record per job, claims, provenance.
 
-Used by train-or-load (:mod:`lecturelib.artifacts`, chapter 7: :func:`atomic_write` and the provenance
-helpers :func:`versions`, :func:`hardware`) and by the study (:mod:`lecturelib.study`, chapters 8 and 9,
+Used by train-or-load (:mod:`lecturelib.artifacts`, chapter 7: :func:`atomic_write`, claims with
+:func:`take_claim`, and the provenance helpers :func:`versions`, :func:`hardware`) and by the study (:mod:`lecturelib.study`, chapters 8 and 9,
 all of it). Layout of a study folder::
 
     <root>/records/<job_id>.json          a finished job (status "ok"), written once, replaced only by re-scoring
@@ -251,7 +251,7 @@ class Claim:
     def release(self) -> None:
         """Stop refreshing and remove the claim file if it is still this one."""
         self._stop.set()
-        if _read_json(self.path).get("token") == self.token:
+        if read_json_object(self.path).get("token") == self.token:
             self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> "Claim":
@@ -261,7 +261,49 @@ class Claim:
         self.release()
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def take_claim(path: str | os.PathLike, about: Mapping[str, Any] | None = None, *, stale_after: float = STALE_AFTER,
+               heartbeat: float = HEARTBEAT) -> Claim | None:
+    """Create the claim file ``path`` for this process; ``None`` if a live process holds it.
+
+    The file records ``about`` (e.g. the job id), this host, pid, a token and the date. A claim is
+    stale, and taken over, when its process has died (same host) or when it has not been refreshed
+    for ``stale_after`` seconds (another host, whose processes cannot be seen).
+    """
+    path = Path(path)
+    token = secrets.token_hex(8)
+    data = json.dumps({**(about or {}), "host": platform.node(), "pid": os.getpid(), "token": token,
+                       "date": now()}).encode()
+    for _ in range(3):
+        if create_exclusive(path, data):
+            return Claim(path, token, heartbeat)
+        held = read_json_object(path)
+        if not claim_is_stale(path, held, stale_after):
+            return None
+        # Move the stale claim aside, then check that it is the one judged stale (not a fresh one
+        # another process made meanwhile); if two processes take it over at once, the first record wins.
+        aside = path.with_name(f".{path.name}.{token}.stale")
+        try:
+            os.replace(path, aside)
+        except FileNotFoundError:
+            continue
+        if read_json_object(aside) != held:
+            create_exclusive(path, aside.read_bytes())
+        aside.unlink(missing_ok=True)
+    return None
+
+
+def claim_is_stale(path: Path, held: Mapping[str, Any], stale_after: float = STALE_AFTER) -> bool:
+    """Whether the claim file ``path``, holding ``held``, may be taken over (see :func:`take_claim`)."""
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return True
+    dead = held.get("host") == platform.node() and isinstance(held.get("pid"), int) and not pid_alive(held["pid"])
+    return dead or age > stale_after  # a live holder refreshes its claim every HEARTBEAT seconds
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; ``{}`` if it is missing, unreadable or not an object (e.g. a claim file)."""
     try:
         value = json.loads(path.read_bytes())
     except (OSError, ValueError):
@@ -345,47 +387,14 @@ class RecordStore:
 
     # -- claims
     def claim(self, job_id: str, *, stale_after: float = STALE_AFTER, heartbeat: float = HEARTBEAT) -> Claim | None:
-        """Claim ``job_id`` for this process; ``None`` if a live process holds it.
-
-        A claim is stale, and taken over, when its process has died (same host) or when it has not
-        been refreshed for ``stale_after`` seconds (another host, whose processes cannot be seen).
-        """
-        path = self.claim_path(job_id)
-        token = secrets.token_hex(8)
-        data = json.dumps({"job_id": job_id, "host": platform.node(), "pid": os.getpid(), "token": token,
-                           "date": now()}).encode()
-        for _ in range(3):
-            if create_exclusive(path, data):
-                return Claim(path, token, heartbeat)
-            held = _read_json(path)
-            if not self._stale(path, held, stale_after):
-                return None
-            # Move the stale claim aside, then check that it is the one judged stale (not a fresh one
-            # another process made meanwhile); if two processes take it over at once, the first record wins.
-            aside = path.with_name(f".{path.name}.{token}.stale")
-            try:
-                os.replace(path, aside)
-            except FileNotFoundError:
-                continue
-            if _read_json(aside) != held:
-                create_exclusive(path, aside.read_bytes())
-            aside.unlink(missing_ok=True)
-        return None
-
-    @staticmethod
-    def _stale(path: Path, held: Mapping[str, Any], stale_after: float) -> bool:
-        try:
-            age = time.time() - path.stat().st_mtime
-        except FileNotFoundError:
-            return True
-        dead = held.get("host") == platform.node() and isinstance(held.get("pid"), int) and not pid_alive(held["pid"])
-        return dead or age > stale_after  # a live holder refreshes its claim every HEARTBEAT seconds
+        """Claim ``job_id`` for this process; ``None`` if a live process holds it (:func:`take_claim`)."""
+        return take_claim(self.claim_path(job_id), {"job_id": job_id}, stale_after=stale_after, heartbeat=heartbeat)
 
     def claimed(self) -> dict[str, dict[str, Any]]:
         """The claims present now: ``{job_id: {"host", "pid", "token", "date"}}``."""
         if not self.claims.is_dir():
             return {}
-        return {p.name[:-len(".claim")]: _read_json(p) for p in self.claims.glob("*.claim")}
+        return {p.name[:-len(".claim")]: read_json_object(p) for p in self.claims.glob("*.claim")}
 
     def release_claims_of(self, pid: int) -> int:
         """Remove the claims of process ``pid`` on this host (a worker the runner stopped); return how many."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything the book measures or trains on a GPU, in one run of named steps (all by default):
 #   tests    the tests that need CUDA (CPU vs GPU agreement), log in OUT/cuda_tests.log;
-#   bench    the GPU benchmarks, recorded for the performance appendix (book/benchmarks/*-gpu.txt),
+#   bench    the GPU benchmarks, recorded for the performance appendix (book/benchmarks/*-gpu.txt, values
+#            in lecturelib/results/benchmarks/*-gpu.json),
 #            packed into OUT/tables.tgz (about 5 minutes on an H200);
 #   beta_vae chapter 07's β-VAE sweep at the default scale, written to the shipped results
 #            (lecturelib/results/, with provenance), packed into OUT/results.tgz (about 4 minutes);
@@ -48,7 +49,7 @@ if has bench; then  # each capped so one failure leaves time for the rest
   record 90 study-gpu $PY benchmarks/study.py --full --check --device cuda
   record 60 sparse_coding-gpu $PY benchmarks/sparse_coding.py --skip-dl --full
   record 150 metrics-gpu $PY benchmarks/metrics.py --skip-agreement --device cuda
-  tar czf "$OUT/tables.tgz" book/benchmarks book/performance.md 2>/dev/null
+  tar czf "$OUT/tables.tgz" book/benchmarks lecturelib/results/benchmarks book/performance.md 2>/dev/null
 fi
 
 if has beta_vae; then  # eager bf16 + channels-last: no compile time per model

@@ -1,6 +1,9 @@
 import json
 import os
 import stat
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -139,3 +142,63 @@ def test_a_result_stored_by_another_run_meanwhile_is_kept_with_its_own_provenanc
     value, provenance = artifacts.load(path)
     assert torch.equal(value, first) and provenance == first_provenance
     assert sorted(p.name for p in (store / "cache").iterdir()) == sorted([path.name, path.with_suffix(".json").name])
+
+
+TWO_PROCESSES = """
+import os, sys, time
+from pathlib import Path
+import torch
+from lecturelib import artifacts
+
+folder = Path(sys.argv[1])
+
+def compute():
+    with open(folder / "computed", "a") as log:
+        log.write(f"{os.getpid()}\\n")
+    while not (folder / "go").exists():  # the test lets this finish once the other process waits
+        time.sleep(0.05)
+    return torch.tensor([os.getpid()])
+
+value, provenance = artifacts.train_or_load("shared", compute, {"seed": 0}, scale="tiny")
+print("value", int(value[0]), provenance.date, flush=True)
+"""
+
+
+def _wait_for(condition, what, seconds=300.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_two_processes_asking_for_one_result_compute_it_once(tmp_path):
+    """The second process waits on the first one's claim and loads its result, value and provenance."""
+    env = {**os.environ, "LECTURELIB_CACHE": str(tmp_path / "cache")}
+    env.pop("LECTURELIB_ARTIFACT_DIR", None)
+    env.pop("LECTURELIB_RECOMPUTE", None)
+    command = [sys.executable, "-c", TWO_PROCESSES, str(tmp_path)]
+    outputs = [tmp_path / "first.out", tmp_path / "second.out"]
+    first = subprocess.Popen(command, env=env, stdout=outputs[0].open("w"), stderr=subprocess.STDOUT)
+    processes = [first]
+    try:
+        _wait_for(lambda: (tmp_path / "computed").exists(), "the first process to compute")
+        assert list((tmp_path / "cache").glob("*.claim")), "the computing process holds no claim"
+        second = subprocess.Popen(command, env=env, stdout=outputs[1].open("w"), stderr=subprocess.STDOUT)
+        processes.append(second)
+        _wait_for(lambda: "waiting for its result" in outputs[1].read_text() or second.poll() is not None,
+                  "the second process to wait")
+        (tmp_path / "go").touch()
+        for process in processes:
+            assert process.wait(timeout=300) == 0, [o.read_text() for o in outputs]
+    finally:
+        for process in processes:
+            process.kill()
+    texts = [o.read_text() for o in outputs]
+    assert f"pid {first.pid} on" in texts[1] and "Loaded 'shared'" in texts[1], texts[1]
+    assert (tmp_path / "computed").read_text().split() == [str(first.pid)]  # computed once, by the first
+    values = [next(line for line in text.splitlines() if line.startswith("value")) for text in texts]
+    assert values[0] == values[1] and values[0].split()[1] == str(first.pid)  # same value, same provenance
+    (stored,) = (tmp_path / "cache").glob("shared-*.pt")
+    value, provenance = artifacts.load(stored)
+    assert int(value[0]) == first.pid and provenance.date == values[0].split()[2]
+    assert not list((tmp_path / "cache").glob("*.claim"))  # released

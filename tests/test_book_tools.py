@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import sys
 import tarfile
 from pathlib import Path
@@ -17,6 +18,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import bench_page  # noqa: E402
 import offline_assets  # noqa: E402
 from book_config import book_config  # noqa: E402
+
+from lecturelib.benchmarks import names, recorded  # noqa: E402
 
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 
@@ -120,15 +123,49 @@ def test_benchmark_record_has_command_date_and_hardware():
                     "method  time\nours  1.0\n")
 
 
-def test_record_command_stores_a_named_table(tmp_path, monkeypatch):
+def test_record_command_stores_a_named_table_and_its_values(tmp_path, monkeypatch):
     monkeypatch.setattr(bench_page, "TABLES", tmp_path / "tables")
+    monkeypatch.setattr(bench_page, "VALUES", tmp_path / "values")
     monkeypatch.setattr(bench_page, "PAGE", tmp_path / "performance.md")
-    code = bench_page.main(["record", "demo-gpu", "--", sys.executable, "-c", "print('method  time'); print('ours  1.0')"])
+    script = ("from lecturelib.benchmarks import save_values; print('method  time'); print('ours  1.0'); "
+              "save_values({'ours_s': 1.0})")
+    code = bench_page.main(["record", "demo-gpu", "--", sys.executable, "-c", script])
     assert code == 0
     text = (tmp_path / "tables" / "demo-gpu.txt").read_text()
     assert text.startswith("# python -c") and "ours  1.0" in text and "# hardware:" in text
     assert "demo-gpu" in (tmp_path / "performance.md").read_text()
-    assert bench_page.main(["record", "bad", "--", sys.executable, "-c", "raise SystemExit(3)"]) == 3
+    stored = json.loads((tmp_path / "values" / "demo-gpu.json").read_text())
+    assert stored["values"] == {"ours_s": 1.0} and stored["name"] == "demo-gpu"
+    header = dict(line[2:].split(": ", 1) for line in text.splitlines()[1:3])  # date, hardware: one run
+    assert stored["provenance"] == {"command": text.splitlines()[0][2:], **header,
+                                    "table": "book/benchmarks/demo-gpu.txt"}
+
+
+def test_a_benchmark_that_hands_over_no_values_records_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench_page, "TABLES", tmp_path / "tables")
+    monkeypatch.setattr(bench_page, "VALUES", tmp_path / "values")
+    monkeypatch.setattr(bench_page, "PAGE", tmp_path / "performance.md")
+    assert bench_page.main(["record", "demo", "--", sys.executable, "-c", "print('ours  1.0')"]) != 0
+    assert "saved no values" in capsys.readouterr().err
+    assert not (tmp_path / "tables").exists() and not (tmp_path / "values").exists()
+
+
+def test_every_recorded_table_has_its_values_from_the_same_run():
+    """book/benchmarks/NAME.txt (printed) and lecturelib/results/benchmarks/NAME.json (values, shipped)."""
+    tables = sorted(bench_page.TABLES.glob("*.txt"))
+    assert sorted(t.stem for t in tables) == names()
+    for table in tables:
+        lines = table.read_text().splitlines()
+        result = recorded(table.stem)
+        assert result["provenance"] == {"command": lines[0][2:], "date": lines[1][len("# date: "):],
+                                        "hardware": lines[2][len("# hardware: "):],
+                                        "table": f"book/benchmarks/{table.name}"}, table.name
+        assert result["values"], table.name
+
+
+def test_every_benchmark_hands_its_values_over():
+    for script in sorted(bench_page.BENCHMARKS.glob("[!_]*.py")):
+        assert "save_values(" in script.read_text(), f"{script.name} does not call save_values"
 
 
 def _site_fixes():

@@ -11,6 +11,7 @@ import scipy.stats
 
 matplotlib.use("Agg")
 
+from lecturelib.benchmarks import recorded  # noqa: E402
 from lecturelib.metrics.classifier_based import dci, downstream_accuracy, make_classifier  # noqa: E402
 from lecturelib.study import make_grid  # noqa: E402
 from lecturelib.study.analysis import (  # noqa: E402
@@ -30,7 +31,6 @@ from lecturelib.study.analysis import (  # noqa: E402
     rank_correlation,
     score_table,
     seed_outweighs_method,
-    stacked_throughput,
     timing_summary,
     training_time_estimate,
     variance_decomposition,
@@ -209,52 +209,43 @@ def test_timing_summary_ranks_the_parts_of_the_scoring():
     assert parts == {"beta_vae": 4.0, "dci": 2.0} and list(parts) == ["beta_vae", "dci"]
 
 
-GPU_TABLE = """# python3 benchmarks/study.py --full --check --device cuda
-device: Some GPU; per-model batch 64; 200 steps per model; images/s of all models together
-  M   one after another   stacked (vmap)  speed-up
-  1              10,000            8,000     0.80x
-  8              12,500           50,000     4.00x
- 32              12,000          120,000    10.00x
-images/s, median of 3 alternating rounds; speed-up = stacked (vmap) / one after another
-"""
-
-
-def test_stacked_throughput_reads_the_benchmarks_table():
-    rates = stacked_throughput(GPU_TABLE)
-    assert sorted(rates) == [1, 8, 32]
-    assert rates[32] == {"one after another": 12_000.0, "stacked (vmap)": 120_000.0, "speed-up": 10.0}
+GPU_RESULT = {"name": "study-gpu", "provenance": {"command": "python benchmarks/study.py --full --device cuda"},
+              "values": {"device": "Some GPU", "throughput": [
+                  {"models": 1, "alone": 10_000.0, "stacked": 8_000.0},
+                  {"models": 8, "alone": 12_500.0, "stacked": 50_000.0},
+                  {"models": 32, "alone": 12_000.0, "stacked": 120_000.0}]}}
 
 
 def test_training_time_estimate_uses_the_largest_measured_stack_within_the_group():
-    est = training_time_estimate(GPU_TABLE, images=1_000_000, group_size=9)
+    est = training_time_estimate(GPU_RESULT, images=1_000_000, group_size=9)
     assert est["M"] == 8 and est["device"] == "Some GPU"
     assert est["stacked_s"] == pytest.approx(20.0) and est["alone_s"] == pytest.approx(80.0)
-    assert training_time_estimate(GPU_TABLE, images=1_000_000, group_size=32)["M"] == 32
+    assert training_time_estimate(GPU_RESULT, images=1_000_000, group_size=32)["M"] == 32
 
 
-def test_throughput_errors_name_the_problem():
-    with pytest.raises(ValueError, match="no header row"):
-        stacked_throughput("device: cpu\nnothing measured\n")
-    with pytest.raises(ValueError, match="no rows"):
-        stacked_throughput("  M   one after another   stacked (vmap)\nthe end\n")
-    with pytest.raises(ValueError, match="2 values"):
-        stacked_throughput("  M   one after another   stacked (vmap)  speed-up\n  4   100   200\n")
+def test_training_time_estimate_errors_name_the_problem():
+    with pytest.raises(ValueError, match="recorded result of benchmarks/study.py"):
+        training_time_estimate({"values": {"rates": []}}, images=10, group_size=4)
     with pytest.raises(ValueError, match="none <= group_size"):
-        training_time_estimate(GPU_TABLE.replace("  1              10,000            8,000     0.80x\n", ""),
+        training_time_estimate({"values": {"throughput": GPU_RESULT["values"]["throughput"][1:]}},
                                images=10, group_size=4)
     with pytest.raises(ValueError, match="group_size must be a positive integer"):
-        training_time_estimate(GPU_TABLE, images=10, group_size=0)
+        training_time_estimate(GPU_RESULT, images=10, group_size=0)
     with pytest.raises(ValueError, match="images must be a positive integer"):
-        training_time_estimate(GPU_TABLE, images=0, group_size=9)
+        training_time_estimate(GPU_RESULT, images=0, group_size=9)
 
 
-@pytest.mark.parametrize("name", ["study.txt", "study-gpu.txt"])
-def test_the_shipped_benchmark_tables_parse(name):
-    """The recorded tables keep the format the chapter's cost cell reads; speed-up = stacked / alone."""
-    text = (Path(__file__).resolve().parents[1] / "book" / "benchmarks" / name).read_text()
-    for row in stacked_throughput(text).values():
-        stacked = row["stacked (loop)"] if "stacked (loop)" in row else row["stacked (vmap)"]
-        assert row["speed-up"] == pytest.approx(stacked / row["one after another"], abs=0.006)
+@pytest.mark.parametrize("name", ["study", "study-gpu"])
+def test_the_shipped_study_benchmarks_match_their_printed_tables(name):
+    """The recorded values are the numbers of the table the run printed (its rows, speed-ups included)."""
+    result = recorded(name)
+    table = (Path(__file__).resolve().parents[1] / result["provenance"]["table"]).read_text()
+    rows = [line.split() for line in table.splitlines() if line[:3].strip().isdigit()]
+    assert [int(r[0]) for r in rows] == [row["models"] for row in result["values"]["throughput"]]
+    for cells, row in zip(rows, result["values"]["throughput"]):
+        assert (f"{row['alone']:,.0f}", f"{row['stacked']:,.0f}") == (cells[1], cells[2])
+        # the printed speed-up is of the unrounded rates: equal to 2 decimals up to the rates' rounding
+        assert row["stacked"] / row["alone"] == pytest.approx(float(cells[-1].rstrip("x")), abs=0.01)
 
 
 class CoinPixels:

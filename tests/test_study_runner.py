@@ -2,6 +2,7 @@
 corrupt records, bad command-line values. Runners run in their own session so that a test can signal
 their process group, as a terminal does, and check that no process of theirs is left."""
 
+import contextlib
 import os
 import random
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lecturelib.store import CorruptRecordWarning, RecordStore
+from lecturelib.store import CorruptRecordWarning, RecordStore, pid_alive
 from lecturelib.study import load_records, make_grid, run_study
 from lecturelib.study.__main__ import main as cli
 
@@ -41,11 +42,13 @@ def _start_cli(out: Path, log: Path, sleep: float, stderr: Path, *extra: str) ->
                                 stdout=subprocess.DEVNULL, stderr=errors)
 
 
-def _start_runner(out: Path, log: Path, sleep: float, workers: int = 2) -> subprocess.Popen:
+def _start_runner(out: Path, log: Path, sleep: float, workers: int = 2, backend: str = "local",
+                  address: str | None = None) -> subprocess.Popen:
     """``run_study`` on 8 jobs of ``study_jobs.keeping_job``, in a session of its own."""
     script = ("from study_jobs import keeping_job; from lecturelib.study import make_grid, run_study; "
               f"jobs = make_grid(['toy'], {{'beta_vae': [{{'beta': b}} for b in {BETAS}]}}, (0, 1), {{}}); "
-              f"print(run_study(jobs, keeping_job, {str(out)!r}, workers={workers}))")
+              f"print(run_study(jobs, keeping_job, {str(out)!r}, workers={workers}, backend={backend!r}, "
+              f"address={address!r}))")
     return subprocess.Popen([sys.executable, "-c", script], env=_environment(log, sleep), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -117,6 +120,99 @@ def test_kill_9_of_the_runner_leaves_no_worker_behind(tmp_path):
     runner.kill()  # as the out-of-memory killer or `kill -9` does: nothing of the runner runs afterwards
     runner.wait()
     assert _wait_for(lambda: not _session(runner.pid), 30), _session(runner.pid)
+
+
+WATCHER = """
+import sys, time
+from lecturelib.store import take_claim
+from lecturelib.study.runner import exit_when_released
+
+path, case = sys.argv[1], sys.argv[2]
+if case == "watch":  # the runner is another process
+    with exit_when_released(path, interval=0.05):
+        print("watching", flush=True)
+        time.sleep(120)
+elif case == "released":  # the runner stops (Ctrl-C, an error) while the task runs
+    claim = take_claim(path)
+    with exit_when_released(path, interval=0.05):
+        print("watching", flush=True)
+        claim.release()
+        time.sleep(120)
+else:  # the task ended first: the watch ends with it, and the process goes on
+    claim = take_claim(path)
+    with exit_when_released(path, interval=0.05):
+        pass
+    claim.release()
+    time.sleep(1.0)
+    print("alive", flush=True)
+"""
+
+
+def _watcher(folder: Path, case: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", WATCHER, str(folder / "runner.claim"), case],
+                            env=_environment(folder / "log", 0.0), stdout=subprocess.PIPE, text=True)
+
+
+def test_a_dask_task_exits_its_worker_when_the_runner_is_killed(tmp_path):
+    """What a Dask worker's task does (:func:`exit_when_released`) when its runner dies by ``kill -9``."""
+    runner = subprocess.Popen([sys.executable, "-c", "import sys, time; from lecturelib.store import take_claim; "
+                               "claim = take_claim(sys.argv[1]); print('held', flush=True); time.sleep(300)",
+                               str(tmp_path / "runner.claim")], env=_environment(tmp_path / "log", 0.0),
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert runner.stdout.readline() == "held\n"
+        task = _watcher(tmp_path, "watch")
+        assert task.stdout.readline() == "watching\n"
+        runner.kill()  # its claim file stays; its pid is gone
+        runner.wait()
+        assert task.wait(timeout=30) == 1
+    finally:
+        runner.kill()
+
+
+def test_a_dask_task_exits_its_worker_when_the_runner_stops_and_not_after_it_ended(tmp_path):
+    released, ended = _watcher(tmp_path / "released", "released"), _watcher(tmp_path / "ended", "ended")
+    assert released.stdout.readline() == "watching\n"  # imports done (slow on a loaded machine)
+    assert released.wait(timeout=30) == 1
+    assert ended.stdout.readline() == "alive\n" and ended.wait(timeout=30) == 0
+
+
+def test_kill_9_of_a_dask_runner_stops_the_workers_of_its_local_cluster(tmp_path):
+    pytest.importorskip("dask.distributed")
+    out = tmp_path / "study"
+    runner = _start_runner(out, tmp_path / "log", sleep=120.0, backend="dask")
+    assert _wait_for(lambda: len(_claims(out)) == 2, 300)
+    runner.kill()
+    runner.wait()
+    assert _wait_for(lambda: not _session(runner.pid), 60), _session(runner.pid)
+
+
+def test_kill_9_of_a_dask_runner_stops_its_tasks_on_a_cluster_it_does_not_own(tmp_path):
+    """A scheduler and worker started apart from the runner (as on Slurm): the worker training the dead
+    runner's job exits (its nanny starts a fresh one), and the cluster goes on."""
+    pytest.importorskip("dask.distributed")
+    out, address_file = tmp_path / "study", tmp_path / "address"
+    cluster_script = ("import sys, time; from pathlib import Path; from dask.distributed import LocalCluster; "
+                      "cluster = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None); "
+                      "Path(sys.argv[1]).write_text(cluster.scheduler_address); time.sleep(600)")
+    cluster = subprocess.Popen([sys.executable, "-c", cluster_script, str(address_file)],
+                               env=_environment(tmp_path / "log", 0.0), start_new_session=True)
+    runner = None
+    try:
+        assert _wait_for(lambda: address_file.exists() and address_file.read_text(), 300)
+        runner = _start_runner(out, tmp_path / "log", sleep=120.0, backend="dask", address=address_file.read_text())
+        assert _wait_for(lambda: len(_claims(out)) == 1, 300)
+        worker = RecordStore(out).claimed().popitem()[1]["pid"]
+        runner.kill()
+        runner.wait()
+        assert _wait_for(lambda: not pid_alive(worker), 60), "the worker training the dead runner's job still runs"
+        assert cluster.poll() is None  # the cluster itself is not the runner's
+    finally:
+        for process in (runner, cluster):
+            if process is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 def test_chaos_kills_at_random_moments_then_two_runners_finish_the_study(tmp_path):

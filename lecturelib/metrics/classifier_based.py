@@ -44,7 +44,7 @@ study's first nine models (fast vs the stored reference scores, same samples):
 ====================================================  ==============  ============  ===========
 importance (fast DCI)                                 disentanglement  completeness  informative
 ====================================================  ==============  ============  ===========
-LightGBM split gains (before)                         0.42             0.53          0.95
+LightGBM split gains                                  0.42             0.53          0.95
 random forest, 100 trees                              0.93             0.90          0.95
 extra trees, 50, leaves >= 5, all latents (chosen)    0.92             0.92          0.97
 ====================================================  ==============  ============  ===========

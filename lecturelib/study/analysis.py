@@ -3,7 +3,7 @@
 (:mod:`lecturelib.study.cost`). New code imports from those modules.
 """
 
-from lecturelib.study.cost import stacked_throughput, timing_summary, training_time_estimate
+from lecturelib.study.cost import timing_summary, training_time_estimate
 from lecturelib.study.figures import (METHOD_COLORS, METHOD_LABELS, plot_efficiency, plot_record_curves,
                                       plot_variance_decomposition)
 from lecturelib.study.tables import (HEADLINE_METRICS, StudyTable, collapsed, completion, cross_rank_correlation,
@@ -15,5 +15,5 @@ __all__ = ["HEADLINE_METRICS", "METHOD_COLORS", "METHOD_LABELS", "StudyTable", "
            "cross_rank_correlation", "downstream_columns", "downstream_sizes", "efficiency", "efficiency_sizes",
            "finished", "mean_image_reconstruction", "pixel_entropy_sum", "plot_efficiency", "plot_record_curves",
            "plot_variance_decomposition", "rank_correlation", "score_table", "seed_outweighs_method",
-           "stacked_throughput", "timing_summary", "training_time_estimate", "variance_decomposition",
+           "timing_summary", "training_time_estimate", "variance_decomposition",
            "variance_table"]

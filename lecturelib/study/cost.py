@@ -1,14 +1,13 @@
 """What a study costs: its records' timings, and the training rates ``benchmarks/study.py`` measured.
 
 Used by chapter 9 (the Locatello et al. study): :func:`timing_summary` sums and medians the
-records' timings; :func:`stacked_throughput` and :func:`training_time_estimate` read a benchmark
-table and extrapolate a grid's training time from it.
+records' timings; :func:`training_time_estimate` extrapolates a grid's training time from the recorded
+rates of ``benchmarks/study.py`` (:func:`lecturelib.benchmarks.recorded`).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -41,52 +40,30 @@ def timing_summary(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def stacked_throughput(table: str) -> dict[int, dict[str, float]]:
-    """Training rates of a ``benchmarks/study.py`` table: ``{M: {column: images/s of all M models}}``.
+def training_time_estimate(benchmark: Mapping[str, Any], images: int, group_size: int) -> dict[str, Any]:
+    """Seconds to train on ``images`` images at the rates ``benchmarks/study.py`` measured.
 
-    ``table`` is the benchmark's printed output (``book/benchmarks/study*.txt``); its header row
-    starts with ``M`` and names the columns (``"one after another"``, ``"stacked (vmap)"``, ...),
-    separated by two spaces or more; each row below it gives M and one number per column.
-    """
-    lines = table.splitlines()
-    header = next((i for i, line in enumerate(lines) if re.match(r"\s*M\s{2,}", line)), None)
-    if header is None:
-        raise ValueError("table has no header row starting with 'M' (is it benchmarks/study.py's output?)")
-    columns = re.split(r"\s{2,}", lines[header].strip())[1:]
-    rates: dict[int, dict[str, float]] = {}
-    for line in lines[header + 1:]:
-        cells = line.split()  # the values hold no spaces, unlike the column names
-        if not cells or not cells[0].isdigit():
-            break
-        if len(cells) != len(columns) + 1:
-            raise ValueError(f"row {line.strip()!r} has {len(cells) - 1} values for the columns {columns}")
-        rates[int(cells[0])] = {c: float(v.rstrip("x").replace(",", "")) for c, v in zip(columns, cells[1:])}
-    if not rates:
-        raise ValueError("table has a header row but no rows of rates below it")
-    return rates
-
-
-def training_time_estimate(table: str, images: int, group_size: int) -> dict[str, Any]:
-    """Seconds to train on ``images`` images at the rates of a ``benchmarks/study.py`` table.
-
-    Uses the table's largest number of stacked models ``M <= group_size`` (the runner stacks
-    ``group_size`` models of a grid row). Returns ``device`` (the table's ``device:`` line), ``M``,
-    the rates ``stacked_rate`` and ``alone_rate`` (images/s of all models together, column
-    ``stacked (vmap)`` and ``one after another``) and the times ``stacked_s`` and ``alone_s``.
+    ``benchmark`` is its recorded result (:func:`lecturelib.benchmarks.recorded`, e.g. ``"study-gpu"``),
+    whose ``values["throughput"]`` lists, per number of stacked models, the images/s of all of them
+    trained one after another (``alone``) and stacked as the runner's trainer stacks them on that
+    device (``stacked``). Uses the largest number of stacked models ``M <= group_size`` measured (the
+    runner stacks ``group_size`` models of a grid row). Returns ``device``, ``M``, the rates
+    ``stacked_rate`` and ``alone_rate`` (images/s) and the times ``stacked_s`` and ``alone_s``.
     Training only: the benchmark leaves rendering and scoring out.
     """
     for name, value in (("images", images), ("group_size", group_size)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    rates = stacked_throughput(table)
+    values = benchmark.get("values") if isinstance(benchmark, Mapping) else None
+    rows = values.get("throughput") if isinstance(values, Mapping) else None
+    if not rows:
+        raise ValueError("benchmark must be a recorded result of benchmarks/study.py "
+                         "(lecturelib.benchmarks.recorded('study-gpu')), with rates in values['throughput']")
+    rates = {int(row["models"]): row for row in rows}
     sizes = [m for m in rates if m <= group_size]
     if not sizes:
-        raise ValueError(f"table measures M = {sorted(rates)}, none <= group_size = {group_size}")
+        raise ValueError(f"benchmark measures M = {sorted(rates)}, none <= group_size = {group_size}")
     m = max(sizes)
-    missing = {"stacked (vmap)", "one after another"} - set(rates[m])
-    if missing:
-        raise ValueError(f"table lacks the column(s) {sorted(missing)}")
-    device = re.search(r"^device: ([^;\n]+)", table, re.M)
-    stacked, alone = rates[m]["stacked (vmap)"], rates[m]["one after another"]
-    return {"device": device.group(1).strip() if device else "?", "M": m, "stacked_rate": stacked,
-            "alone_rate": alone, "stacked_s": images / stacked, "alone_s": images / alone}
+    stacked, alone = float(rates[m]["stacked"]), float(rates[m]["alone"])
+    return {"device": str(values.get("device", "?")), "M": m, "stacked_rate": stacked, "alone_rate": alone,
+            "stacked_s": images / stacked, "alone_s": images / alone}

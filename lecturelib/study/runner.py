@@ -23,8 +23,9 @@ The backend is chosen by the ``backend`` argument or ``$LECTURELIB_STUDY_BACKEND
 
 Workers claim each job before training it (:meth:`lecturelib.store.RecordStore.claim`), so several
 runners, or the workers of a cluster, can work on one folder and no job is trained twice. SIGINT
-or SIGTERM stops the local workers within seconds (:class:`Interrupted`), and a worker exits as
-soon as its runner ends, however it ends (:func:`exit_with`).
+or SIGTERM stops the workers within seconds (:class:`Interrupted`), and a worker exits as soon as
+its runner ends, however it ends: a local worker watches the runner's process (:func:`exit_with`), a
+Dask worker the runner's claim file in the study folder (:func:`exit_when_released`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import json
 import logging
 import multiprocessing
 import os
+import platform
 import select
 import signal
 import threading
@@ -42,9 +44,11 @@ import traceback
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from lecturelib.store import RecordStore, json_default, now, pid_alive
+from lecturelib.store import (CLAIMS, HEARTBEAT, STALE_AFTER, RecordStore, claim_is_stale, json_default, now,
+                              pid_alive, read_json_object, take_claim)
 from lecturelib.store import environment as this_environment
 from lecturelib.study.grid import Job
 
@@ -138,6 +142,34 @@ def exit_with(pid: int) -> None:
     threading.Thread(target=watch, daemon=True, name=f"exit-with-{pid}").start()
 
 
+@contextlib.contextmanager
+def exit_when_released(path: str | os.PathLike, *, interval: float = 1.0,
+                       stale_after: float = STALE_AFTER) -> Iterator[None]:
+    """Within this context, exit this process as soon as the runner's claim file ``path`` is gone or stale.
+
+    The watch of a Dask worker, which is not the runner's process and may be on another host: the
+    runner holds ``path`` (:func:`lecturelib.store.take_claim`, refreshed every ``HEARTBEAT`` seconds)
+    while it runs, and removes it when it stops. When it is removed (the runner stopped: Ctrl-C, an
+    error), or is stale (the runner died: within ``interval`` seconds on the runner's host, where a dead
+    pid is seen; after ``stale_after`` seconds elsewhere), the worker process exits at once, since a
+    thread running a training step cannot be stopped; the cluster's nanny starts a fresh worker.
+    """
+    path = Path(path)
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(interval):
+            held = read_json_object(path)
+            if not held or claim_is_stale(path, held, stale_after):
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-when-runner-ends").start()
+    try:
+        yield
+    finally:
+        stop.set()  # the task is over: the worker process runs other tasks, this watch must not end it
+
+
 def make_record(job: Job, result: Mapping[str, Any] | BaseException, *, started: str,
                 seconds: float, environment: Mapping[str, Any] | None = None,
                 artifacts: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -170,19 +202,25 @@ def _check_result(result: object) -> Mapping[str, Any]:
 
 
 def run_task(configs: Sequence[Mapping[str, Any]], job_fn: JobFn, root: str,
-             threads: int | None = None) -> list[tuple[str, str]]:
+             threads: int | None = None, runner: str | None = None) -> list[tuple[str, str]]:
     """Run one task (one job, or a group for ``job_fn.run_group``) in this process; write its records.
 
     Returns ``(job_id, outcome)`` pairs, outcome one of ``"ok"``, ``"error"``, ``"dropped"`` (another
     process finished it first) or ``"busy"`` (another process holds its claim and trains it).
     Each job is claimed before it is trained and released after its record is written.
-    This is what worker processes (local or Dask) execute.
+    This is what worker processes (local or Dask) execute. ``runner``: the runner's claim file, relative to
+    ``root``; this process exits when it is released or stale (:func:`exit_when_released`).
     """
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
     store = RecordStore(root)
+    with exit_when_released(store.resolve(runner)) if runner else contextlib.nullcontext():
+        return _claim_and_run(configs, job_fn, store)
+
+
+def _claim_and_run(configs: Sequence[Mapping[str, Any]], job_fn: JobFn, store: RecordStore) -> list[tuple[str, str]]:
     outcomes: list[tuple[str, str]] = []
     claims, jobs = [], []
     try:
@@ -458,6 +496,15 @@ def _run_dask(configs: list[list[dict]], job_fn: JobFn, root: str, workers: int,
         from dask.distributed import Client, LocalCluster, as_completed as dask_completed
     except ImportError as error:  # pragma: no cover - depends on the installation
         raise ImportError("backend='dask' needs dask.distributed: pip install 'lecturelib[study]'") from error
+    # Held while this runner runs; the tasks watch it, so a worker stops when the runner does, however it ends.
+    for left in (Path(root) / CLAIMS).glob("*.runner"):  # by runners that were killed
+        if claim_is_stale(left, read_json_object(left)):
+            left.unlink(missing_ok=True)
+    beacon = take_claim(Path(root) / CLAIMS / f"runner.{platform.node()}.{os.getpid()}.runner", {"runner": True},
+                        heartbeat=HEARTBEAT)
+    if beacon is None:  # pragma: no cover - the name holds this process's pid
+        raise RuntimeError(f"another runner with pid {os.getpid()} holds this runner's claim in {root}")
+    runner = beacon.path.relative_to(root).as_posix()
     cluster = None
     if address:
         client = Client(address)
@@ -469,7 +516,7 @@ def _run_dask(configs: list[list[dict]], job_fn: JobFn, root: str, workers: int,
         threads = max(1, (os.cpu_count() or 1) // workers)
     futures = []
     try:
-        futures = client.map(run_task, configs, job_fn=job_fn, root=root, threads=threads, pure=False)
+        futures = client.map(run_task, configs, job_fn=job_fn, root=root, threads=threads, runner=runner, pure=False)
         tasks = {future.key: task for future, task in zip(futures, configs)}
         for future in dask_completed(futures):
             try:
@@ -482,6 +529,7 @@ def _run_dask(configs: list[list[dict]], job_fn: JobFn, root: str, workers: int,
         client.cancel(futures)  # a shared cluster keeps running; our queued tasks must not
         raise
     finally:
+        beacon.release()  # tasks still running (Ctrl-C) see it gone and stop their workers
         client.close()
         if cluster is not None:
             cluster.close()
