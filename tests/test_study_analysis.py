@@ -361,16 +361,21 @@ def test_annotated_heatmap_writes_every_value():
         annotated_heatmap(matrix, ["a"])
 
 
-@pytest.mark.parametrize("kwargs,significant", [
-    (dict(method_effect=3.0, seed_noise=1.0), "method"),
-    (dict(hp_effect=3.0, seed_noise=1.0), "hyperparameter"),
-])
+def _three_methods(method_effect=0.0, hp_effect=0.0, rng=0):
+    """3 methods x 4 settings x 3 seeds: enough settings for the method's permutation test to reach p < 0.01."""
+    m, h = np.repeat(np.arange(3), 12), np.tile(np.repeat(np.arange(4), 3), 3)
+    y = method_effect * m + hp_effect * h + np.random.default_rng(rng).normal(size=36)
+    return y, m.astype(str), h.astype(str)
+
+
+@pytest.mark.parametrize("kwargs,significant", [(dict(method_effect=3.0), "method"), (dict(hp_effect=2.0), "hyperparameter")])
 def test_variance_test_finds_a_real_effect_and_agrees_with_the_f_test(kwargs, significant):
-    table = score_table(synthetic_records(**kwargs))
-    out = variance_test(table.column("BetaVAE"), table.methods, table.hparams, num_permutations=999)
+    y, methods, hparams = _three_methods(**kwargs)
+    out = variance_test(y, methods, hparams, num_permutations=999)
     assert out[f"p_{significant}"] <= 0.01 and out[f"f_p_{significant}"] <= 0.01
-    shares = variance_decomposition(table.column("BetaVAE"), table.methods, table.hparams)
-    assert out["method"] == shares["method"] and out["seed"] == shares["seed"]
+    assert out[f"noise_{significant}"] < out[significant]
+    shares = variance_decomposition(y, methods, hparams)
+    assert all(out[k] == shares[k] for k in ("method", "hyperparameter", "seed"))
 
 
 def test_variance_test_p_values_are_uniform_under_pure_noise():
