@@ -141,9 +141,10 @@ def plot_hyperparameter_effect(values: object, methods: Sequence[str], hparams: 
                                axes: Sequence[plt.Axes] | None = None) -> np.ndarray:
     """One panel per method: a score ``(n_models,)`` against the method's settings, one point per seed.
 
-    The settings (``key=value,...`` strings) are ordered by their values and equally spaced (the
-    grids are logarithmic); a line joins each seed's models across settings, since a seed gives
-    every setting the same initial weights and batches, and a black bar marks each setting's mean.
+    The settings (``key=value,...`` strings) are ordered by their values, equally spaced (the grids
+    are logarithmic) and labelled by the hyperparameters that vary within the method; a line joins
+    each seed's models across settings, since a seed gives every setting the same initial weights
+    and batches, and a black bar marks each setting's mean.
     ``excluded`` ``(n_models,)`` booleans are drawn hollow (degenerate models). Returns the axes.
     """
     y = np.asarray(values, dtype=float)
@@ -178,7 +179,12 @@ def plot_hyperparameter_effect(values: object, methods: Sequence[str], hparams: 
         means = [np.nanmean(y[in_method & (hparams == h)]) for h in settings]
         ax.scatter(range(len(settings)), means, marker="_", s=300, color="black", zorder=3,
                    label="mean" if method == order[0] else None)
-        ax.set_xticks(range(len(settings)), [h.replace(",", "\n") for h in settings], fontsize=7)
+        # label each setting by the hyperparameters that vary within the method (AnnealedVAE's fixed γ is noise)
+        parts = [dict(p.split("=", 1) for p in h.split(",")) for h in settings]
+        varying = [key for key in parts[0] if len({p.get(key) for p in parts}) > 1] or list(parts[0])
+        ticks = ["\n".join(f"{key}={p[key]}" for key in varying) for p in parts]
+        long = max(len(line) for t in ticks for line in t.split("\n")) > 9  # would overlap its neighbour
+        ax.set_xticks(range(len(settings)), ticks, fontsize=7, rotation=35 if long else 0, ha="right" if long else "center")
         ax.set_xlim(-0.5, len(settings) - 0.5)
         ax.set_title(METHOD_LABELS.get(method, method), fontsize=10)
     axes[0].set_ylabel(label)
