@@ -18,6 +18,7 @@ from lecturelib.study.analysis import (  # noqa: E402
     HEADLINE_METRICS,
     collapsed,
     completion,
+    degenerate,
     cross_rank_correlation,
     downstream_columns,
     downstream_sizes,
@@ -26,15 +27,20 @@ from lecturelib.study.analysis import (  # noqa: E402
     mean_image_reconstruction,
     pixel_entropy_sum,
     plot_efficiency,
+    plot_hyperparameter_effect,
     plot_record_curves,
     plot_variance_decomposition,
     rank_correlation,
     score_table,
+    seed_effect,
     seed_outweighs_method,
+    spearman_test,
     timing_summary,
     training_time_estimate,
     variance_decomposition,
     variance_table,
+    variance_test,
+    variance_tests,
 )
 
 
@@ -344,3 +350,112 @@ def test_annotated_heatmap_writes_every_value():
     assert [t.get_text() for t in ax.texts] == ["1.00", "-0.50", "n/a", "0.25"]
     with pytest.raises(ValueError, match="matrix must have shape"):
         annotated_heatmap(matrix, ["a"])
+
+
+def _three_methods(method_effect=0.0, hp_effect=0.0, rng=0):
+    """3 methods x 4 settings x 3 seeds: enough settings for the method's permutation test to reach p < 0.01."""
+    m, h = np.repeat(np.arange(3), 12), np.tile(np.repeat(np.arange(4), 3), 3)
+    y = method_effect * m + hp_effect * h + np.random.default_rng(rng).normal(size=36)
+    return y, m.astype(str), h.astype(str)
+
+
+@pytest.mark.parametrize("kwargs,significant", [(dict(method_effect=3.0), "method"), (dict(hp_effect=2.0), "hyperparameter")])
+def test_variance_test_finds_a_real_effect_and_agrees_with_the_f_test(kwargs, significant):
+    y, methods, hparams = _three_methods(**kwargs)
+    out = variance_test(y, methods, hparams, num_permutations=999)
+    assert out[f"p_{significant}"] <= 0.01 and out[f"f_p_{significant}"] <= 0.01
+    assert out[f"noise_{significant}"] < out[significant]
+    shares = variance_decomposition(y, methods, hparams)
+    assert all(out[k] == shares[k] for k in ("method", "hyperparameter", "seed"))
+
+
+def test_variance_test_p_values_are_uniform_under_pure_noise():
+    # a valid test rejects at the 5% level in about 5% of noise-only data sets
+    p = np.array([[(out := variance_test(np.random.default_rng(rep).normal(size=24),
+                                         score_table(synthetic_records()).methods,
+                                         score_table(synthetic_records()).hparams, num_permutations=199,
+                                         seed=rep))["p_method"], out["p_hyperparameter"]] for rep in range(200)])
+    rejected = np.mean(p <= 0.05, axis=0)
+    assert np.all(rejected < 0.05 + 3 * np.sqrt(0.05 * 0.95 / 200)), rejected
+
+
+def test_variance_test_noise_baseline_is_the_pure_noise_share():
+    # with no effect, the nulls' mean shares are the degrees-of-freedom fractions (M-1)/(N-1), (G-M)/(N-1)
+    table = score_table(synthetic_records())
+    noise = np.mean([[(o := variance_test(np.random.default_rng(rep).normal(size=24), table.methods,
+                                          table.hparams, num_permutations=199, seed=rep))["noise_method"],
+                      o["noise_hyperparameter"]] for rep in range(100)], axis=0)
+    assert noise == pytest.approx([1 / 23, 4 / 23], abs=0.02)
+
+
+def test_variance_test_is_nan_for_a_constant_score_and_checks_its_arguments():
+    table = score_table(synthetic_records())
+    assert math.isnan(variance_test(np.ones(24), table.methods, table.hparams)["p_method"])
+    with pytest.raises(ValueError, match="num_permutations"):
+        variance_test(np.zeros(24), table.methods, table.hparams, num_permutations=0)
+
+
+def test_variance_tests_of_a_table_and_their_marks_on_the_bars():
+    table = score_table(synthetic_records(method_effect=3.0))
+    tests = variance_tests(table, num_permutations=99)
+    assert tests.shares.shape == (6, 3) and tests.noise.shape == tests.p_values.shape == (6, 2)
+    assert np.allclose(tests.shares[np.isfinite(tests.shares).all(axis=1)], variance_table(table)[
+        np.isfinite(tests.shares).all(axis=1)])
+    ax = plot_variance_decomposition(tests.shares, table.columns, noise=tests.noise, p_values=tests.p_values)
+    assert len(ax.collections) == 2 and sum(t.get_text().startswith("p = ") for t in ax.texts) == 6
+    with pytest.raises(ValueError, match="noise"):
+        plot_variance_decomposition(tests.shares, table.columns, noise=np.zeros((6, 3)))
+
+
+def test_seed_effect_sees_a_seed_that_is_best_everywhere():
+    records = synthetic_records(seed_noise=0.0, seeds=range(3))
+    for r in records:  # seed 0 is best in every setting, by a margin that varies
+        r["scores"]["mig"] = (2.0 if r["config"]["seed"] == 0 else 0.0) + np.random.default_rng(
+            len(r["job_id"]) + r["config"]["seed"]).normal(scale=0.1)
+    out = seed_effect(score_table(records), "MIG")
+    assert list(out["seeds"]) == [0, 1, 2] and out["n_blocks"] == 6
+    assert list(out["best_counts"]) == [6, 0, 0] and out["mean_ranks"][0] == 3.0
+    assert out["p_value"] == pytest.approx(scipy.stats.friedmanchisquare(
+        *score_table(records).column("MIG").reshape(6, 3).T).pvalue)
+    # SAP is the seed itself in the synthetic records; with two seeds the test is not defined
+    assert math.isnan(seed_effect(score_table(synthetic_records(seeds=range(2))), "SAP")["p_value"])
+
+
+def test_seed_effect_leaves_out_settings_where_all_seeds_tie():
+    records = synthetic_records(seeds=range(3))
+    for r in records:
+        if r["config"]["model"] == "beta_vae":
+            r["scores"]["mig"] = 0.0
+    assert seed_effect(score_table(records), "MIG")["n_blocks"] == 3
+
+
+def test_spearman_test_matches_scipy_and_skips_missing_values():
+    a, b = np.arange(10.0), np.array([1, 3, 2, 5, 4, 7, 6, 9, 8, 10.0])
+    rho, p = spearman_test(np.append(a, np.nan), np.append(b, 1.0))
+    expected = scipy.stats.spearmanr(a, b)
+    assert rho == pytest.approx(expected.statistic) and p == pytest.approx(expected.pvalue)
+    assert all(math.isnan(v) for v in spearman_test(np.ones(5), np.arange(5.0)))
+    with pytest.raises(ValueError, match="1-D of one length"):
+        spearman_test(a, b[:3])
+
+
+def test_degenerate_lists_models_far_above_the_median_reconstruction():
+    records = [_record("beta_vae", hp, 0, {}) for hp in (1, 2, 3, 4)] + [_record("annealed_vae", 5, 0, {})]
+    for r, final in zip(records, (50.0, 60.0, 70.0, 200.0, 513.0)):
+        r["curves"] = {"reconstruction": [3000.0, final]}
+    assert degenerate(records) == [records[-1]["job_id"]]  # median 70: 513 > 210, 200 is not
+    assert degenerate(records, factor=2.5) == [records[3]["job_id"], records[4]["job_id"]]
+    with pytest.raises(ValueError, match="factor"):
+        degenerate(records, factor=1.0)
+
+
+def test_plot_hyperparameter_effect_draws_one_panel_per_method_in_setting_order():
+    table = score_table(synthetic_records(seeds=range(3)))
+    axes = plot_hyperparameter_effect(table.column("MIG"), table.methods, table.hparams, table.seeds, label="MIG",
+                                      excluded=table.methods == "dip_vae_i")
+    assert len(axes) == 2 and [a.get_title() for a in axes] == ["β-VAE", "DIP-VAE-I"]
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == ["beta=1", "beta=4", "beta=16"]
+    assert len(axes[0].lines) == 3  # one line per seed
+    with pytest.raises(ValueError, match="axes"):
+        plot_hyperparameter_effect(table.column("MIG"), table.methods, table.hparams, table.seeds, label="MIG",
+                                   axes=[axes[0]])

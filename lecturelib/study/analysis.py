@@ -4,16 +4,19 @@
 """
 
 from lecturelib.study.cost import timing_summary, training_time_estimate
-from lecturelib.study.figures import (METHOD_COLORS, METHOD_LABELS, plot_efficiency, plot_record_curves,
-                                      plot_variance_decomposition)
-from lecturelib.study.tables import (HEADLINE_METRICS, StudyTable, collapsed, completion, cross_rank_correlation,
-                                     downstream_columns, downstream_sizes, efficiency, efficiency_sizes, finished,
-                                     mean_image_reconstruction, pixel_entropy_sum, rank_correlation, score_table,
-                                     seed_outweighs_method, variance_decomposition, variance_table)
+from lecturelib.study.figures import (METHOD_COLORS, METHOD_LABELS, plot_efficiency, plot_hyperparameter_effect,
+                                      plot_record_curves, plot_variance_decomposition)
+from lecturelib.study.tables import (HEADLINE_METRICS, StudyTable, VarianceTests, collapsed, completion,
+                                     cross_rank_correlation, degenerate, downstream_columns, downstream_sizes,
+                                     efficiency, efficiency_sizes, finished, mean_image_reconstruction,
+                                     pixel_entropy_sum, rank_correlation, score_table, seed_effect,
+                                     seed_outweighs_method, spearman_test, variance_decomposition, variance_table,
+                                     variance_test, variance_tests)
 
-__all__ = ["HEADLINE_METRICS", "METHOD_COLORS", "METHOD_LABELS", "StudyTable", "collapsed", "completion",
-           "cross_rank_correlation", "downstream_columns", "downstream_sizes", "efficiency", "efficiency_sizes",
-           "finished", "mean_image_reconstruction", "pixel_entropy_sum", "plot_efficiency", "plot_record_curves",
-           "plot_variance_decomposition", "rank_correlation", "score_table", "seed_outweighs_method",
+__all__ = ["HEADLINE_METRICS", "METHOD_COLORS", "METHOD_LABELS", "StudyTable", "VarianceTests", "collapsed",
+           "completion", "cross_rank_correlation", "degenerate", "downstream_columns", "downstream_sizes",
+           "efficiency", "efficiency_sizes", "finished", "mean_image_reconstruction", "pixel_entropy_sum",
+           "plot_efficiency", "plot_hyperparameter_effect", "plot_record_curves", "plot_variance_decomposition",
+           "rank_correlation", "score_table", "seed_effect", "seed_outweighs_method", "spearman_test",
            "timing_summary", "training_time_estimate", "variance_decomposition",
-           "variance_table"]
+           "variance_table", "variance_test", "variance_tests"]

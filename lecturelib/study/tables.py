@@ -13,10 +13,14 @@ and 6 {cite}`locatello2019challenging` from the records of :func:`lecturelib.stu
   that with many (Fig. 6: 100 and 10,000);
 - :func:`variance_decomposition`: how much of a score's spread is explained by the method, by the
   hyperparameter within a method and by the seed within a hyperparameter (a nested
-  sum-of-squares split, see its docstring);
+  sum-of-squares split, see its docstring), and :func:`variance_test` / :func:`variance_tests`, its
+  method and hyperparameter terms tested against their noise level by permutation;
+- :func:`seed_effect`: Friedman's test of the seed main effect (the study's seeds are crossed with the
+  settings); :func:`spearman_test`: one rank correlation with its p-value;
 - :func:`completion`: how much of a grid is done;
 - :func:`mean_image_reconstruction` (from :func:`pixel_entropy_sum`) and :func:`collapsed`: which
-  models' decoders ignore the code.
+  models' decoders ignore the code; :func:`degenerate`: the study's rule for the models left out of
+  the figures' second version (final reconstruction above three times the grid's median).
 
 The figures are in :mod:`lecturelib.study.figures`, the cost of a study in :mod:`lecturelib.study.cost`.
 """
@@ -312,3 +316,192 @@ def collapsed(records: Iterable[Mapping[str, Any]], baseline: float, tolerance: 
             out.append({"job_id": record["job_id"], "model": record["config"]["model"],
                         "reconstruction": reconstruction, "kl": float(curves.get("kl", [math.nan])[-1])})
     return out
+
+
+@dataclass(frozen=True)
+class VarianceTests:
+    """:func:`variance_tests` of a table's columns: the nested split with permutation tests of its terms.
+
+    Attributes
+    ----------
+    columns : labels of the scores
+    shares : ``(n_columns, 3)`` observed shares of the sum of squares: method, hyperparameter, seed
+    noise : ``(n_columns, 2)`` mean method and hyperparameter shares under their null hypotheses
+        (the noise baseline drawn on the bars)
+    p_values : ``(n_columns, 2)`` permutation p-values of the method and hyperparameter terms
+    f_p_values : ``(n_columns, 2)`` the same hypotheses by the F-tests of the nested ANOVA (method
+        against hyperparameter, hyperparameter against seed), which assume normal errors
+    num_permutations : permutations drawn per test
+    """
+
+    columns: tuple[str, ...]
+    shares: np.ndarray
+    noise: np.ndarray
+    p_values: np.ndarray
+    f_p_values: np.ndarray
+    num_permutations: int
+
+
+def _nested_sums(y: np.ndarray, method_idx: np.ndarray, setting_idx: np.ndarray, n_methods: int,
+                 n_settings: int) -> tuple[np.ndarray, np.ndarray]:
+    """Method and hyperparameter sums of squares of each row of ``y`` ``(P, n)`` with labels ``(P, n)`` or ``(n,)``."""
+    p, n = y.shape
+    offsets = np.arange(p)[:, None]
+
+    def between(index: np.ndarray, size: int) -> np.ndarray:
+        # sum over groups of n_g * mean_g^2, from one bincount over (row, group) pairs
+        flat = (offsets * size + np.broadcast_to(index, (p, n))).ravel()
+        sums = np.bincount(flat, weights=y.ravel(), minlength=p * size).reshape(p, size)
+        counts = np.bincount(flat, minlength=p * size).reshape(p, size)
+        return np.sum(np.divide(sums ** 2, counts, out=np.zeros_like(sums), where=counts > 0), axis=1)
+
+    grand = y.sum(axis=1) ** 2 / n
+    by_method, by_setting = between(method_idx, n_methods), between(setting_idx, n_settings)
+    return by_method - grand, by_setting - by_method
+
+
+def variance_test(values: object, methods: Sequence[Any], hparams: Sequence[Any], num_permutations: int = 9_999,
+                  seed: int = 0) -> dict[str, float]:
+    """:func:`variance_decomposition` of one score with a permutation test of its method and hyperparameter terms.
+
+    Null hypotheses, each tested by permuting what it declares exchangeable (``num_permutations``
+    draws from ``np.random.default_rng(seed)``):
+
+    - *no method effect*: the settings are exchangeable between methods. Whole settings (all their
+      seeds together) are shuffled among the methods, keeping each method's number of settings;
+      the statistic is the method's share. The method is thus judged against the spread between
+      settings, as in a nested ANOVA with random settings.
+    - *no hyperparameter effect*: within each method the models are exchangeable. Models are
+      shuffled within their method; the statistic is the hyperparameter's share.
+
+    The p-value is ``(1 + #{null >= observed}) / (1 + num_permutations)``. ``"noise_method"`` and
+    ``"noise_hyperparameter"`` are the mean shares under the nulls: for pure noise they are the
+    ``(M - 1)/(N - 1)`` and ``(G - M)/(N - 1)`` of :func:`variance_decomposition`. ``"f_p_method"``
+    and ``"f_p_hyperparameter"`` are the nested ANOVA's F-tests (``scipy.stats.f``), for comparison.
+    Returns those with the shares, ``"total_ss"`` and ``"n"``; a constant score gives ``nan``.
+    """
+    if num_permutations < 1:
+        raise ValueError(f"num_permutations must be >= 1, got {num_permutations}")
+    out = variance_decomposition(values, methods, hparams)
+    y = np.asarray(values, dtype=float)
+    keep = np.isfinite(y)
+    y, methods, hparams = y[keep], np.asarray(methods, dtype=str)[keep], np.asarray(hparams, dtype=str)[keep]
+    method_names, m_idx = np.unique(methods, return_inverse=True)
+    settings, g_idx = np.unique(np.char.add(np.char.add(methods, "\x00"), hparams), return_inverse=True)
+    n, n_m, n_g = y.size, len(method_names), len(settings)
+    nan_keys = ("p_method", "p_hyperparameter", "noise_method", "noise_hyperparameter", "f_p_method",
+                "f_p_hyperparameter")
+    if not out["total_ss"] > 0:
+        return {**out, **dict.fromkeys(nan_keys, math.nan)}
+    rng = np.random.default_rng(seed)
+    # method null: shuffle the settings' method labels
+    setting_method = np.zeros(n_g, dtype=np.int64)
+    setting_method[g_idx] = m_idx
+    shuffled = setting_method[np.argsort(rng.random((num_permutations, n_g)), axis=1)]
+    null_method, _ = _nested_sums(np.broadcast_to(y, (num_permutations, n)), shuffled[:, g_idx], g_idx, n_m, n_g)
+    # hyperparameter null: shuffle the models within each method
+    by_method = np.argsort(m_idx, kind="stable")
+    within = np.argsort(m_idx[None, :] + rng.random((num_permutations, n)), axis=1)
+    permuted = np.empty((num_permutations, n))
+    permuted[:, by_method] = y[within]
+    _, null_hp = _nested_sums(permuted, m_idx, g_idx, n_m, n_g)
+    total = out["total_ss"]
+    observed = np.array([out["method"], out["hyperparameter"]]) * total
+    tol = 1e-9 * total  # ties up to rounding count as at least as large
+    p_values = [(1 + np.sum(null >= obs - tol)) / (1 + num_permutations)
+                for null, obs in zip((null_method, null_hp), observed)]
+    ss_seed = out["seed"] * total
+    df = (n_m - 1, n_g - n_m, n - n_g)
+
+    def f_p(num: float, df_num: int, den: float, df_den: int) -> float:
+        if df_num < 1 or df_den < 1 or not den > 0:
+            return math.nan
+        return float(scipy.stats.f.sf((num / df_num) / (den / df_den), df_num, df_den))
+
+    return {**out, "p_method": float(p_values[0]), "p_hyperparameter": float(p_values[1]),
+            "noise_method": float(null_method.mean() / total), "noise_hyperparameter": float(null_hp.mean() / total),
+            "f_p_method": f_p(observed[0], df[0], observed[1], df[1]),
+            "f_p_hyperparameter": f_p(observed[1], df[1], ss_seed, df[2])}
+
+
+def variance_tests(table: StudyTable, num_permutations: int = 9_999, seed: int = 0) -> VarianceTests:
+    """:func:`variance_test` of every column of ``table`` (chapter 9's variance-share figure)."""
+    rows = [variance_test(table.column(label), table.methods, table.hparams, num_permutations, seed)
+            for label in table.columns]
+    return VarianceTests(
+        columns=tuple(table.columns),
+        shares=np.array([[r["method"], r["hyperparameter"], r["seed"]] for r in rows]),
+        noise=np.array([[r["noise_method"], r["noise_hyperparameter"]] for r in rows]),
+        p_values=np.array([[r["p_method"], r["p_hyperparameter"]] for r in rows]),
+        f_p_values=np.array([[r["f_p_method"], r["f_p_hyperparameter"]] for r in rows]),
+        num_permutations=num_permutations)
+
+
+def seed_effect(table: StudyTable, label: str) -> dict[str, Any]:
+    """Is one seed systematically better? The seed main effect of a crossed design, by Friedman's test.
+
+    In the study a seed fixes the initial weights and the batch stream for every method, so seeds
+    are crossed with the settings, not nested in them. Each setting (method, hyperparameters) that
+    has a finite score for every seed of the table is a block; the seeds are the treatments, ranked
+    within each block (:func:`scipy.stats.friedmanchisquare`). Blocks where all seeds tie carry no
+    information on the order and are left out. Returns ``seeds`` ``(k,)``, ``n_blocks``,
+    ``best_counts`` ``(k,)`` (blocks in which each seed scores highest; a tie counts for each tied
+    seed), ``mean_ranks`` ``(k,)`` (1 = lowest score) and the test's ``statistic`` and ``p_value``
+    (``nan`` with fewer than 3 seeds or 2 blocks, which the test needs).
+    """
+    y = table.column(label)
+    seeds = np.unique(table.seeds)
+    settings = sorted(set(zip(table.methods, table.hparams)))
+    blocks = []
+    for method, hp in settings:
+        row = np.full(len(seeds), np.nan)
+        mask = (table.methods == method) & (table.hparams == hp)
+        row[np.searchsorted(seeds, table.seeds[mask])] = y[mask]
+        if np.isfinite(row).all() and np.ptp(row) > 0:
+            blocks.append(row)
+    blocks = np.array(blocks).reshape(-1, len(seeds))
+    statistic = p_value = math.nan
+    if len(seeds) >= 3 and len(blocks) >= 2:
+        result = scipy.stats.friedmanchisquare(*blocks.T)
+        statistic, p_value = float(result.statistic), float(result.pvalue)
+    return {"seeds": seeds, "n_blocks": len(blocks),
+            "best_counts": np.sum(blocks == blocks.max(axis=1, keepdims=True), axis=0) if len(blocks) else
+            np.zeros(len(seeds), dtype=int),
+            "mean_ranks": scipy.stats.rankdata(blocks, axis=1).mean(axis=0) if len(blocks) else
+            np.full(len(seeds), np.nan),
+            "statistic": statistic, "p_value": p_value}
+
+
+def spearman_test(a: object, b: object) -> tuple[float, float]:
+    """Spearman's rho of two scores ``(n_models,)`` over the models where both are finite, and its two-sided p-value.
+
+    ``(nan, nan)`` where fewer than 3 such models exist or a score is constant over them.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"a and b must be 1-D of one length, got {a.shape} and {b.shape}")
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return math.nan, math.nan
+    result = scipy.stats.spearmanr(a, b)
+    return float(result.statistic), float(result.pvalue)
+
+
+def degenerate(records: Iterable[Mapping[str, Any]], factor: float = 3.0) -> list[str]:
+    """Job ids of the finished models whose final reconstruction exceeds ``factor`` times the median over them.
+
+    The study's rule for a degenerate (collapsed) model: it needs no data-set baseline, only the
+    records. A model whose reconstruction loss (nats per image, the last logged training mean) is
+    several times that of the typical model of its grid reconstructs next to nothing; chapter 9
+    reports its figures with and without such models. Records without a reconstruction curve are
+    never listed.
+    """
+    if not factor > 1:
+        raise ValueError(f"factor must be > 1, got {factor}")
+    final = {r["job_id"]: float(r["curves"]["reconstruction"][-1]) for r in finished(records)
+             if r.get("curves", {}).get("reconstruction")}
+    if not final:
+        return []
+    median = float(np.median(list(final.values())))
+    return [job_id for job_id, value in final.items() if value > factor * median]
