@@ -123,6 +123,8 @@ def check_array(x: object, name: str, *, ndim: int | tuple[int, ...] | None = No
         x = x.float() if x.dtype == torch.bfloat16 else x  # numpy has no bfloat16
         x = x.numpy()
     expected = _shape_phrase(ndim, layout) or "any shape"
+    if np.iscomplexobj(x):  # converting would drop the imaginary part with only a warning
+        raise ValueError(f"{name} must be a real numeric array of {expected}, got complex values")
     try:
         array = np.asarray(x, dtype=dtype)
     except (TypeError, ValueError) as err:
