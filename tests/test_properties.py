@@ -26,6 +26,7 @@ from lecturelib.metrics import beta_vae_score, downstream, factor_vae_score, sam
 from lecturelib.models import regularizers as R
 from lecturelib.models.dsprites_mlp import dsprites_mlp_vae
 from lecturelib.plotting import annotated_heatmap, image_grid, mi_heatmap, plot_embedding
+from lecturelib.study import make_grid, run_study
 from lecturelib.study.tables import pixel_entropy_sum, rank_correlation
 from lecturelib.training import train
 from lecturelib.validation import check_array, check_choice, check_int, check_number, check_tensor
@@ -622,3 +623,14 @@ def test_pixel_entropy_sum_is_non_negative_in_the_unit_interval_and_names_p_outs
     else:
         with pytest.raises(ValueError, match=r"^p must hold pixel means in \[0, 1\]"):
             pixel_entropy_sum(p)
+
+
+@given(st.one_of(st.tuples(st.sampled_from(["workers", "group_size"]), not_a_positive_int.filter(lambda v: v is not None)),
+                 st.tuples(st.just("job_fn"), st.sampled_from([None, 3, "cheap_job"]))))
+def test_run_study_names_a_bad_argument_before_touching_the_folder(name_and_value, tmp_path_factory):
+    name, value = name_and_value
+    root = tmp_path_factory.getbasetemp() / "never-written"
+    kwargs = {"job_fn": len, name: value}
+    with pytest.raises(ValueError, match=name):
+        run_study(make_grid(["toy"], {"beta_vae": [{"beta": 1.0}]}, [0]), root=root, **kwargs)
+    assert not root.exists()
