@@ -627,7 +627,7 @@ def test_pixel_entropy_sum_is_non_negative_in_the_unit_interval_and_names_p_outs
 
 @given(st.one_of(st.tuples(st.sampled_from(["workers", "group_size"]), not_a_positive_int.filter(lambda v: v is not None)),
                  st.tuples(st.just("job_fn"), st.sampled_from([None, 3, "cheap_job"]))))
-def test_run_study_names_a_bad_argument_before_touching_the_folder(name_and_value, tmp_path_factory):
+def test_run_study_names_a_bad_argument_before_touching_the_folder(tmp_path_factory, name_and_value):
     name, value = name_and_value
     root = tmp_path_factory.getbasetemp() / "never-written"
     kwargs = {"job_fn": len, name: value}
