@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lecturelib.validation import check_finite, check_int, check_number
+from lecturelib.validation import check_finite, check_int, check_number, check_tensor
 
 __all__ = [
     "ACTIVATIONS",
@@ -71,15 +71,14 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
 
 
 def _check_input(name: str, x: torch.Tensor, n_features: int) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape (n_samples, {n_features}), got {type(x).__name__}")
-    if x.ndim != 2 or x.shape[1] != n_features:
+    check_tensor(x, name, ndim=2, layout=f"(n_samples, {n_features})")
+    if x.shape[1] != n_features:
         raise ValueError(f"{name} must have shape (n_samples, {n_features}), got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
 
 
 def _same_shape(a_name: str, a: torch.Tensor, b_name: str, b: torch.Tensor) -> None:
+    check_tensor(a, a_name)
+    check_tensor(b, b_name)
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(f"{a_name} and {b_name} must both have shape (n_samples, n_features), "
                          f"got {tuple(a.shape)} and {tuple(b.shape)}")
@@ -365,6 +364,7 @@ def reconstruction_loss(raw: torch.Tensor, x: torch.Tensor, output: str) -> torc
 
 def l1_penalty(h: torch.Tensor) -> torch.Tensor:
     """:math:`\\lVert\\mathbf{h}\\rVert_1` summed over code units, averaged over samples; ``h`` ``(n, n_code)``."""
+    check_tensor(h, "h", ndim=2, layout="(n_samples, n_code)")
     return h.abs().sum(1).mean()
 
 
@@ -374,10 +374,10 @@ def kl_sparsity_penalty(h: torch.Tensor, rho: float) -> torch.Tensor:
     :math:`\\hat\\rho_j` is unit ``j``'s mean activation over the batch; ``h`` ``(n, n_code)`` must be
     in [0, 1] (a sigmoid code); ``rho`` in (0, 1) is the target mean activation.
     """
-    if not (isinstance(rho, (int, float)) and 0 < rho < 1):
+    rho = check_number(rho, "rho")  # numpy and 0-d tensor scalars too
+    if not 0 < rho < 1:
         raise ValueError(f"rho must be a number in (0, 1), got {rho!r}")
-    if h.ndim != 2:
-        raise ValueError(f"h must have shape (n_samples, n_code), got {tuple(h.shape)}")
+    check_tensor(h, "h", ndim=2, layout="(n_samples, n_code)")
     eps = torch.finfo(h.dtype).eps
     rho_hat = h.mean(0).clamp(eps, 1 - eps)
     return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
@@ -459,14 +459,16 @@ def autoencoder_loss(*, corruption: Callable[[torch.Tensor], torch.Tensor] | Non
     ``kl_weight * sum_j KL(kl_target || mean h_j)``. Returns ``loss``, ``reconstruction`` and, when
     a penalty is on, ``sparsity``.
     """
-    if not (isinstance(l1, (int, float)) and l1 >= 0):
-        raise ValueError(f"l1 must be a non-negative number, got {l1!r}")
-    if not (isinstance(kl_weight, (int, float)) and kl_weight >= 0):
-        raise ValueError(f"kl_weight must be a non-negative number, got {kl_weight!r}")
+    l1 = check_number(l1, "l1", minimum=0)
+    kl_weight = check_number(kl_weight, "kl_weight", minimum=0)
+    if corruption is not None and not callable(corruption):
+        raise ValueError(f"corruption must be a function x -> x_tilde or None, got {type(corruption).__name__}")
     if kl_weight > 0 and kl_target is None:
         raise ValueError("kl_weight > 0 needs kl_target, the target mean activation in (0, 1)")
-    if kl_target is not None and not (0 < kl_target < 1):
-        raise ValueError(f"kl_target must be in (0, 1), got {kl_target!r}")
+    if kl_target is not None:
+        kl_target = check_number(kl_target, "kl_target")
+        if not 0 < kl_target < 1:
+            raise ValueError(f"kl_target must be in (0, 1), got {kl_target!r}")
 
     def loss_fn(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
         x = batch[0]
@@ -532,6 +534,9 @@ def energy_by_data_direction(data: np.ndarray, probes: np.ndarray, faint: float 
     probes = np.asarray(probes, dtype=np.float64)
     if data.ndim != 2 or probes.ndim != 2 or data.shape[1] != probes.shape[1]:
         raise ValueError(f"data (n, d) and probes (m, d) must be 2-D with the same d, got {data.shape} and {probes.shape}")
+    check_finite(data, "data")
+    check_finite(probes, "probes")
+    faint = check_number(faint, "faint")
     if not 0 < faint < 1:
         raise ValueError(f"faint must be in (0, 1), got {faint!r}")
     norms = (probes ** 2).sum(1)

@@ -37,7 +37,7 @@ from lecturelib.config import resolve_device, scaled
 from lecturelib.data.dsprites import DSprites
 from lecturelib.metrics import gaussian_total_correlation, mig, mutual_info_matrix
 from lecturelib.training import train
-from lecturelib.validation import check_int, check_number
+from lecturelib.validation import check_array, check_int, check_number, check_rng, check_tensor
 from lecturelib.vae import VAE, log_likelihood, make_fast_loss
 
 __all__ = [
@@ -61,11 +61,10 @@ def cocktail_party_sources(n_samples: int = 2000, *, duration: float = 8.0, nois
     column standardised (zero mean, unit variance). The waves are non-Gaussian, which is what
     ICA needs (scikit-learn's FastICA example uses the same three).
     """
-    if not isinstance(n_samples, (int, np.integer)) or n_samples < 10:
-        raise ValueError(f"n_samples must be an int >= 10, got {n_samples!r}")
-    if duration <= 0 or noise < 0:
-        raise ValueError(f"duration must be > 0 and noise >= 0, got {duration} and {noise}")
-    rng = np.random.default_rng(random_state)
+    n_samples = check_int(n_samples, "n_samples", minimum=10)
+    duration = check_number(duration, "duration", minimum=0, strict=True)
+    noise = check_number(noise, "noise", minimum=0)
+    rng = check_rng(random_state)
     t = np.linspace(0.0, duration, int(n_samples))
     Z = np.stack([np.sin(2.0 * t), np.sign(np.sin(3.0 * t)), signal.sawtooth(2.0 * np.pi * t)], axis=1)
     Z = Z + noise * rng.standard_normal(Z.shape)
@@ -79,9 +78,9 @@ def mixing_matrix(n_sources: int = 3, *, random_state: int = 0, min_singular_val
     Entries are drawn from U(0.5, 1.5) with random signs until the smallest singular value exceeds
     ``min_singular_value`` (every "microphone" hears every speaker).
     """
-    if not isinstance(n_sources, (int, np.integer)) or n_sources < 1:
-        raise ValueError(f"n_sources must be a positive int, got {n_sources!r}")
-    rng = np.random.default_rng(random_state)
+    n_sources = check_int(n_sources, "n_sources", minimum=1)
+    min_singular_value = check_number(min_singular_value, "min_singular_value", minimum=0)
+    rng = check_rng(random_state)
     for _ in range(1000):
         A = rng.uniform(0.5, 1.5, (n_sources, n_sources)) * rng.choice([-1.0, 1.0], (n_sources, n_sources))
         if np.linalg.svd(A, compute_uv=False).min() > min_singular_value:
@@ -224,7 +223,8 @@ def held_out_sample(data: DSprites, n: int = 10_000) -> tuple[torch.Tensor, np.n
 
 def check_steps(num_steps: int, num_checks: int) -> list[int]:
     """``num_checks`` steps spread evenly in log scale from ``num_steps / 100`` to ``num_steps`` (included)."""
-    if num_checks < 1:
+    num_steps = check_int(num_steps, "num_steps", minimum=1)
+    if check_int(num_checks, "num_checks", minimum=0) == 0:
         return []
     first = max(1, num_steps // 100)
     return sorted({int(round(s)) for s in np.geomspace(first, num_steps, num_checks)})
@@ -346,8 +346,9 @@ def kl_per_latent(mu: np.ndarray, log_var: np.ndarray) -> np.ndarray:
     The β-VAE's KL term is the sum of these; a latent with KL near 0 is unused (its posterior is
     the prior whatever the image).
     """
-    mu, log_var = np.asarray(mu, dtype=float), np.asarray(log_var, dtype=float)
-    if mu.ndim != 2 or mu.shape != log_var.shape:
+    mu = check_array(mu, "mu", ndim=2, layout="(n_samples, n_latents)")
+    log_var = check_array(log_var, "log_var", ndim=2, layout="(n_samples, n_latents)")
+    if mu.shape != log_var.shape:
         raise ValueError(f"mu and log_var must both be (n_samples, n_latents), got {mu.shape} and {log_var.shape}")
     per = 0.5 * (np.exp(log_var) + mu**2 - 1.0 - log_var)
     return per.mean(axis=0)
@@ -420,10 +421,11 @@ def aggregate_posterior_samples(mu: np.ndarray, log_var: np.ndarray, *, random_s
 
     ``mu``, ``log_var`` ``(n_samples, n_latents)`` -> ``z`` ``(n_samples, n_latents)``.
     """
-    mu, log_var = np.asarray(mu, dtype=float), np.asarray(log_var, dtype=float)
-    if mu.ndim != 2 or mu.shape != log_var.shape:
+    mu = check_array(mu, "mu", ndim=2, layout="(n_samples, n_latents)")
+    log_var = check_array(log_var, "log_var", ndim=2, layout="(n_samples, n_latents)")
+    if mu.shape != log_var.shape:
         raise ValueError(f"mu and log_var must both be (n_samples, n_latents), got {mu.shape} and {log_var.shape}")
-    rng = np.random.default_rng(random_state)
+    rng = check_rng(random_state)
     return mu + np.exp(0.5 * log_var) * rng.standard_normal(mu.shape)
 
 
@@ -469,6 +471,7 @@ def latent_report(mu: np.ndarray, log_var: np.ndarray, factors: np.ndarray, *, n
     ``top``/``ratio`` from :func:`dominant_latents` among the active latents only (all latents if
     none is active, then ``n_active`` is 0 and the ratios mean nothing).
     """
+    active_kl = check_number(active_kl, "active_kl", minimum=0)
     kl = kl_per_latent(mu, log_var)
     factors = np.asarray(factors)
     if factors.ndim != 2 or len(factors) != len(np.asarray(mu)):
@@ -487,6 +490,10 @@ def separates(report: Mapping[str, Any], factors: Sequence[int], *, min_ratio: f
     such as one check of :func:`train_beta_vae`). Its top latents are chosen among the active ones,
     so they must all differ, and some latent must be active (else the ratios mean nothing).
     """
+    min_ratio = check_number(min_ratio, "min_ratio", minimum=0, finite=False)
+    missing = {"top", "ratio", "n_active"} - set(report)
+    if missing:
+        raise ValueError(f"report must be a latent_report, with 'top', 'ratio' and 'n_active'; it lacks {sorted(missing)}")
     top = np.asarray(report["top"])[list(factors)]
     ratio = np.asarray(report["ratio"])[list(factors)]
     return bool(report["n_active"] > 0 and len(set(top.tolist())) == len(top) and np.all(ratio >= min_ratio))
@@ -495,6 +502,11 @@ def separates(report: Mapping[str, Any], factors: Sequence[int], *, min_ratio: f
 @torch.no_grad()
 def reconstruction_nll(model: VAE, images: torch.Tensor, mu: np.ndarray, *, batch_size: int = 1024) -> float:
     """Mean of -log p(x | z = mu(x)) over ``images`` ``(n, C, 64, 64)``, nats per image."""
+    check_tensor(images, "images", ndim=4, layout="(n, C, 64, 64)")
+    mu = check_array(mu, "mu", ndim=2, layout="(n_samples, n_latents)")
+    if len(mu) != len(images):
+        raise ValueError(f"mu must have one row per image ({len(images)}), got {len(mu)}")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     device = next(model.parameters()).device
     nll = []
     for start in range(0, len(images), batch_size):

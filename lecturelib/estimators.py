@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.func import grad, vmap
 
-from lecturelib.validation import check_finite, check_int, check_number
+from lecturelib.validation import check_finite, check_int, check_number, check_tensor
 from lecturelib.vae import diagonal_gaussian_log_prob
 
 ESTIMATORS = ("score", "reparam")
@@ -103,6 +103,7 @@ def estimator_variance(f: Callable[[Tensor], Tensor], mu: Tensor, log_var: Tenso
 
 def quadratic_objective(a: Tensor) -> Callable[[Tensor], Tensor]:
     """``f(h) = |h - a|^2``, whose Gaussian expectation ``|mu - a|^2 + sum exp(log_var)`` is closed form."""
+    check_tensor(a, "a", ndim=1, layout="(d,)", finite=True)
     def f(h: Tensor) -> Tensor:
         return (h - a).pow(2).sum(-1)
     return f
@@ -110,4 +111,9 @@ def quadratic_objective(a: Tensor) -> Callable[[Tensor], Tensor]:
 
 def quadratic_expectation_gradient(mu: Tensor, log_var: Tensor, a: Tensor) -> Tensor:
     """Exact ``grad_(mu, log_var) E_q |h - a|^2 = (2 (mu - a), exp(log_var))``, ``(2 d,)``."""
+    for name, value in (("mu", mu), ("log_var", log_var), ("a", a)):
+        check_tensor(value, name, ndim=1, layout="(d,)", finite=True)
+    if not mu.shape == log_var.shape == a.shape:
+        raise ValueError(f"mu, log_var and a must have one length, got {tuple(mu.shape)}, {tuple(log_var.shape)} "
+                         f"and {tuple(a.shape)}")
     return torch.cat([2 * (mu - a), torch.exp(log_var)])

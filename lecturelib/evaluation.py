@@ -22,18 +22,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-
-def _check_features(features: np.ndarray, labels: np.ndarray | None = None, name: str = "features") -> np.ndarray:
-    features = np.asarray(features)
-    if features.ndim != 2:
-        raise ValueError(f"{name} must have shape (n_samples, n_features), got {features.shape}")
-    if not np.all(np.isfinite(features)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (len(features),):
-            raise ValueError(f"labels must have shape ({len(features)},) to match {name}, got {labels.shape}")
-    return features
+from lecturelib.validation import (check_array, check_callable, check_choice, check_int, check_number,
+                                  check_rng)
 
 
 @dataclass(frozen=True)
@@ -71,19 +61,22 @@ def linear_probe_curve(train_features: np.ndarray, train_labels: np.ndarray, tes
     depend on the labels only), so curves of different features are paired comparisons. With
     ``n == n_samples`` every repeat would fit the same set, so it is fitted once.
     """
-    train_features = _check_features(train_features, train_labels, "train_features")
-    test_features = _check_features(test_features, test_labels, "test_features")
+    train_features = check_array(train_features, "train_features", ndim=2, layout="(n_samples, n_features)", dtype=None)
+    test_features = check_array(test_features, "test_features", ndim=2, layout="(n_samples, n_features)", dtype=None)
+    train_labels = _check_labels(train_labels, len(train_features), "train_labels")
+    test_labels = _check_labels(test_labels, len(test_features), "test_labels")
     if train_features.shape[1] != test_features.shape[1]:
         raise ValueError(f"train_features and test_features must have the same number of features, "
                          f"got {train_features.shape[1]} and {test_features.shape[1]}")
-    num_labels = np.asarray(num_labels, dtype=int)
-    if np.any(num_labels < 2) or np.any(num_labels > len(train_features)):
-        raise ValueError(f"num_labels must lie in [2, {len(train_features)}], got {num_labels.tolist()}")
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    train_labels = np.asarray(train_labels)
+    num_labels = np.array([check_int(n, "num_labels", minimum=2, maximum=len(train_features))
+                           for n in np.ravel(np.asarray(num_labels, dtype=object))], dtype=int)
+    if num_labels.size == 0:
+        raise ValueError("num_labels must list at least one number of labels")
+    repeats = check_int(repeats, "repeats", minimum=1)
+    C = check_number(C, "C", minimum=0, strict=True)
+    max_iter = check_int(max_iter, "max_iter", minimum=1)
     classes = np.unique(train_labels)
-    rng = np.random.default_rng(random_state)
+    rng = check_rng(random_state)
     accuracy = np.zeros((len(num_labels), repeats))
     for i, n in enumerate(num_labels):
         for r in range(repeats):
@@ -98,6 +91,14 @@ def linear_probe_curve(train_features: np.ndarray, train_labels: np.ndarray, tes
             probe.fit(train_features[index], train_labels[index])
             accuracy[i, r] = probe.score(test_features, test_labels)
     return ProbeCurve(num_labels=num_labels, accuracy=accuracy)
+
+
+def _check_labels(labels: object, n_samples: int, name: str) -> np.ndarray:
+    """Class labels ``(n_samples,)`` for features of ``n_samples`` rows."""
+    labels = np.asarray(labels)
+    if labels.shape != (n_samples,):
+        raise ValueError(f"{name} must have shape ({n_samples},) to match the features, got {labels.shape}")
+    return labels
 
 
 def _draw_labelled(labels: np.ndarray, classes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -118,8 +119,10 @@ def clustering_scores(embedding: np.ndarray, labels: np.ndarray, *, n_neighbors:
     - ``kmeans_ami``: adjusted mutual information between k-means clusters (k = number of
       classes) and the classes (0 for chance, 1 for perfect agreement).
     """
-    embedding = _check_features(embedding, labels, "embedding")
-    labels = np.asarray(labels)
+    embedding = check_array(embedding, "embedding", ndim=2, layout="(n_samples, n_features)", dtype=None)
+    labels = _check_labels(labels, len(embedding), "labels")
+    n_neighbors = check_int(n_neighbors, "n_neighbors", minimum=1)
+    random_state = check_int(random_state, "random_state", minimum=0)
     n_classes = len(np.unique(labels))
     if n_classes < 2:
         raise ValueError("labels must contain at least two classes")
@@ -135,8 +138,11 @@ def clustering_scores(embedding: np.ndarray, labels: np.ndarray, *, n_neighbors:
 
 def tsne(features: np.ndarray, *, perplexity: float = 30.0, random_state: int = 0) -> np.ndarray:
     """2-D t-SNE embedding ``(n_samples, 2)`` through scikit-learn, PCA-initialised and seeded."""
-    features = _check_features(features)
-    perplexity = min(perplexity, (len(features) - 1) / 3)
+    features = check_array(features, "features", ndim=2, layout="(n_samples, n_features)", dtype=None)
+    if len(features) < 2:
+        raise ValueError(f"features needs at least 2 samples for t-SNE, got shape {features.shape}")
+    perplexity = min(check_number(perplexity, "perplexity", minimum=0, strict=True), (len(features) - 1) / 3)
+    random_state = check_int(random_state, "random_state", minimum=0)
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=random_state).fit_transform(
         features.astype(np.float32))
 
@@ -154,8 +160,9 @@ def interpolate(start: np.ndarray | torch.Tensor, end: np.ndarray | torch.Tensor
     b = end.detach().cpu().double().numpy() if isinstance(end, torch.Tensor) else np.asarray(end, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"start and end must be vectors of the same shape, got {a.shape} and {b.shape}")
-    if num_steps < 2:
-        raise ValueError(f"num_steps must be >= 2, got {num_steps}")
+    check_array(a, "start")
+    check_array(b, "end")
+    num_steps = check_int(num_steps, "num_steps", minimum=2)
     t = np.linspace(0.0, 1.0, num_steps)[:, None]
     if path == "linear":
         points = (1 - t) * a + t * b
@@ -187,8 +194,9 @@ def latent_grid(decode: Callable[[torch.Tensor], torch.Tensor], *, num_per_axis:
     column ``j`` has ``h_1`` increasing. With ``use_gaussian_quantiles`` the grid is evenly spaced in
     probability under N(0, 1) (``bound`` is then ignored), as in Kingma & Welling's figure.
     """
-    if num_per_axis < 2:
-        raise ValueError(f"num_per_axis must be >= 2, got {num_per_axis}")
+    check_callable(decode, "decode", "a function (n, 2) codes -> (n, ...) images")
+    num_per_axis = check_int(num_per_axis, "num_per_axis", minimum=2)
+    bound = check_number(bound, "bound", minimum=0, strict=True)
     if use_gaussian_quantiles:
         axis = stats.norm.ppf(np.linspace(0.05, 0.95, num_per_axis))
     else:
@@ -220,16 +228,19 @@ def interpolation_images(x_start: np.ndarray, x_end: np.ndarray, num_steps: int,
     every point with ``decode`` (``(n, n_latents) -> (n, n_features)``, e.g. the decoder's mean), so
     the endpoints are the reconstructions ``decode(encode(x))``. Chapter "Evaluating representations".
     """
-    a, b = np.asarray(x_start, dtype=np.float32), np.asarray(x_end, dtype=np.float32)
-    if a.ndim != 1 or a.shape != b.shape:
+    a = check_array(x_start, "x_start", ndim=1, layout="(n_features,)", dtype=np.float32)
+    b = check_array(x_end, "x_end", ndim=1, layout="(n_features,)", dtype=np.float32)
+    if a.shape != b.shape:
         raise ValueError(f"x_start and x_end must be vectors (n_features,) of the same shape, "
                          f"got {a.shape} and {b.shape}")
-    if path not in PATHS:
-        raise ValueError(f"path={path!r} is not known; expected one of {PATHS}")
+    check_choice(path, "path", PATHS)
+    num_steps = check_int(num_steps, "num_steps", minimum=2)
     if path == "pixel":
         return interpolate(a, b, num_steps, path="linear").astype(np.float32)
     if encode is None or decode is None:
         raise ValueError(f"path={path!r} interpolates in latent space and needs both encode and decode")
+    check_callable(encode, "encode", "a function (n, n_features) -> (n, n_latents)")
+    check_callable(decode, "decode", "a function (n, n_latents) -> (n, n_features)")
     x = torch.as_tensor(np.stack([a, b]), device=device)
     codes = encode(x)
     if codes.ndim != 2 or codes.shape[0] != 2:

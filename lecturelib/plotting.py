@@ -9,6 +9,8 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 
+from lecturelib.validation import check_array, check_int, check_number
+
 PALETTE: tuple[str, ...] = (
     "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000",
 )
@@ -51,7 +53,12 @@ def image_grid(images: np.ndarray, ncols: int | None = None, *, titles: list[str
 
     ``symmetric=True`` centres each image's colour scale on zero (for filters and atoms).
     """
-    images = np.asarray(images, dtype=float)
+    images = check_array(images, "images", ndim=(2, 3, 4), layout="(n, height, width)")
+    ax_size = check_number(ax_size, "ax_size", minimum=0, strict=True)
+    if len(images) == 0:
+        raise ValueError("images must hold at least one image, got none")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"titles must give one title per image ({len(images)}), got {len(titles)}")
     if images.ndim == 2:
         side = int(round(np.sqrt(images.shape[1])))
         if side * side != images.shape[1]:
@@ -64,7 +71,7 @@ def image_grid(images: np.ndarray, ncols: int | None = None, *, titles: list[str
     if not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)):
         raise ValueError(f"images must have shape (n, height, width) or (n, height, width, 3), got {images.shape}")
     n = images.shape[0]
-    ncols = ncols or int(np.ceil(np.sqrt(n)))
+    ncols = int(np.ceil(np.sqrt(n))) if ncols is None else check_int(ncols, "ncols", minimum=1)
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * ax_size, nrows * ax_size + (0.4 if suptitle else 0)),
                              squeeze=False)
@@ -91,6 +98,12 @@ def image_grid(images: np.ndarray, ncols: int | None = None, *, titles: list[str
 def plot_history(history, names: tuple[str, ...] = ("loss",), *, ax: plt.Axes | None = None,
                  logy: bool = False, title: str | None = None) -> plt.Axes:
     """Training (solid) and evaluation (dashed) curves of a :class:`lecturelib.training.History`."""
+    if not all(hasattr(history, a) for a in ("steps", "train", "eval")):
+        raise ValueError(f"history must be a lecturelib.training.History, got {type(history).__name__}")
+    names = (names,) if isinstance(names, str) else tuple(names)
+    unknown = [n for n in names if n not in history.train and n not in history.eval]
+    if unknown:
+        raise ValueError(f"names {unknown} were not logged; history has {sorted({*history.train, *history.eval})}")
     if ax is None:
         _, ax = plt.subplots()
     for i, name in enumerate(names):
@@ -118,6 +131,11 @@ def plot_probe_curves(curves: dict, *, chance: float | None = None, ax: plt.Axes
     """
     if not curves:
         raise ValueError("curves must name at least one representation")
+    if not all(hasattr(c, "confidence_interval") and hasattr(c, "num_labels") for c in curves.values()):
+        raise ValueError("curves must map names to lecturelib.evaluation.ProbeCurve objects")
+    level = check_number(level, "level", minimum=0, maximum=1, strict=True)
+    if chance is not None:
+        chance = check_number(chance, "chance", minimum=0, maximum=1)
     if ax is None:
         _, ax = plt.subplots()
     for i, (name, curve) in enumerate(curves.items()):
@@ -140,8 +158,10 @@ def plot_embedding(embedding: np.ndarray, labels: np.ndarray, *, ax: plt.Axes | 
                    title: str | None = None, point_size: float = 6.0) -> plt.Axes:
     """Scatter a 2-D embedding ``(n_samples, 2)`` coloured by integer class ``labels`` ``(n_samples,)``,
     each class's label written at its median (the t-SNE figure of chapter "Evaluating representations")."""
-    embedding, labels = np.asarray(embedding), np.asarray(labels)
-    if embedding.ndim != 2 or embedding.shape[1] != 2:
+    embedding = check_array(embedding, "embedding", ndim=2, layout="(n_samples, 2)")
+    labels = np.asarray(labels)
+    point_size = check_number(point_size, "point_size", minimum=0, strict=True)
+    if embedding.shape[1] != 2:
         raise ValueError(f"embedding must have shape (n_samples, 2), got {embedding.shape}")
     if labels.shape != (len(embedding),):
         raise ValueError(f"labels must have shape ({len(embedding)},), got {labels.shape}")
@@ -169,7 +189,8 @@ def image_rows(rows: list[np.ndarray], row_labels: list[str], *, ax_size: float 
     same length), each row named on its left (interpolation paths, chapter "Evaluating representations")."""
     if len(rows) != len(row_labels) or not rows:
         raise ValueError(f"give one label per row, got {len(rows)} rows and {len(row_labels)} labels")
-    rows = [np.asarray(r, dtype=float) for r in rows]
+    rows = [check_array(r, f"rows[{i}]", ndim=2, layout="(n_images, side * side)") for i, r in enumerate(rows)]
+    ax_size = check_number(ax_size, "ax_size", minimum=0, strict=True)
     ncols = rows[0].shape[0]
     if any(r.ndim != 2 or r.shape[0] != ncols for r in rows):
         raise ValueError(f"every row must have shape ({ncols}, side * side), got {[r.shape for r in rows]}")
@@ -198,12 +219,16 @@ def traversal_grid(traversal: np.ndarray, values: np.ndarray, *, row_labels: lis
                    ax_size: float = 0.7, title: str | None = None) -> plt.Figure:
     """Latent traversals: ``traversal`` ``(n_rows, n_values, C, H, W)`` or ``(n_rows, n_values, H, W)``,
     one row per latent, columns the offsets ``values`` ``(n_values,)`` (chapter 7)."""
-    traversal = np.asarray(traversal, dtype=float)
+    traversal = check_array(traversal, "traversal", ndim=(4, 5), layout="(n_rows, n_values, [C,] H, W)")
+    values = check_array(values, "values", ndim=1, layout="(n_values,)")
+    ax_size = check_number(ax_size, "ax_size", minimum=0, strict=True)
     if traversal.ndim == 5:
         traversal = traversal[:, :, 0] if traversal.shape[2] == 1 else traversal.transpose(0, 1, 3, 4, 2)
     if traversal.ndim not in (4, 5) or traversal.shape[1] != len(values):
         raise ValueError(f"traversal must be (n_rows, {len(values)}, [C,] H, W), got {traversal.shape}")
     n_rows, n_cols = traversal.shape[:2]
+    if row_labels is not None and len(row_labels) != n_rows:
+        raise ValueError(f"row_labels must give one label per row: {n_rows} rows, {len(row_labels)} labels")
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(n_cols * ax_size + 1.0, n_rows * ax_size + 0.5), squeeze=False)
     for i in range(n_rows):
         for j in range(n_cols):
@@ -234,8 +259,10 @@ def traversal_animation(traversal: np.ndarray, values: np.ndarray, *, row_labels
     """
     from matplotlib import animation
 
-    traversal = np.asarray(traversal, dtype=float)
-    values = np.asarray(values, dtype=float).reshape(-1)
+    traversal = check_array(traversal, "traversal", ndim=(4, 5), layout="(n_rows, n_values, [C,] H, W)")
+    values = check_array(values, "values", ndim=1, layout="(n_values,)")
+    ax_size = check_number(ax_size, "ax_size", minimum=0, strict=True)
+    interval = check_int(interval, "interval", minimum=1)
     if traversal.ndim == 5:
         traversal = traversal[:, :, 0] if traversal.shape[2] == 1 else traversal.transpose(0, 1, 3, 4, 2)
     if traversal.ndim not in (4, 5) or traversal.shape[1] != len(values) or len(values) < 2:
@@ -271,10 +298,14 @@ def mi_heatmap(mi: np.ndarray, factor_names: list[str] | tuple[str, ...], *, ax:
 
     ``normalizer`` ``(n_factors,)`` (e.g. the factor entropies) divides each column (chapter 7).
     """
-    mi = np.asarray(mi, dtype=float)
-    if mi.ndim != 2 or mi.shape[1] != len(factor_names):
+    mi = check_array(mi, "mi", ndim=2, layout="(n_latents, n_factors)")
+    if mi.shape[1] != len(factor_names):
         raise ValueError(f"mi must be (n_latents, {len(factor_names)}), got {mi.shape}")
-    shown = mi / np.asarray(normalizer, dtype=float)[None, :] if normalizer is not None else mi
+    if normalizer is not None:
+        normalizer = check_array(normalizer, "normalizer", ndim=1, layout="(n_factors,)")
+        if normalizer.shape != (mi.shape[1],) or np.any(normalizer <= 0):
+            raise ValueError(f"normalizer must hold {mi.shape[1]} positive values, got {normalizer}")
+    shown = mi / normalizer[None, :] if normalizer is not None else mi
     if ax is None:
         _, ax = plt.subplots(figsize=(0.9 * mi.shape[1] + 1.5, 0.35 * mi.shape[0] + 1.0))
     image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=max(float(shown.max()), 1e-12), aspect="auto")
@@ -299,8 +330,12 @@ def annotated_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: lis
     Made for correlation matrices (chapter 9: rank correlations between metrics): a diverging colour
     map centred on 0, text white on dark cells and dark on light ones.
     """
-    matrix = np.asarray(matrix, dtype=float)
+    matrix = check_array(matrix, "matrix", ndim=2, layout="(n_rows, n_cols)", finite=False)  # NaN: "n/a"
     col_labels = list(row_labels if col_labels is None else col_labels)
+    vmin, vmax = check_number(vmin, "vmin"), check_number(vmax, "vmax")
+    if vmin >= vmax:
+        raise ValueError(f"vmin must be below vmax, got vmin={vmin} and vmax={vmax}")
+    digits = check_int(digits, "digits", minimum=0)
     if matrix.ndim != 2 or matrix.shape != (len(row_labels), len(col_labels)):
         raise ValueError(f"matrix must have shape ({len(row_labels)}, {len(col_labels)}), got {matrix.shape}")
     if ax is None:

@@ -34,7 +34,8 @@ from sklearn.decomposition import PCA, FastICA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 
-from lecturelib.validation import check_int
+from lecturelib.data.ground_truth import check_ground_truth_data
+from lecturelib.validation import check_array, check_callable, check_choice, check_int, check_rng
 from lecturelib.vae import VAE
 
 __all__ = [
@@ -68,9 +69,7 @@ class FactorObservations:
     """
 
     def __init__(self, data: Any) -> None:
-        for attribute in ("factor_names", "factor_sizes", "sample_factors"):
-            if not hasattr(data, attribute):
-                raise ValueError(f"data must be a ground-truth data set with {attribute!r}; got {type(data).__name__}")
+        check_ground_truth_data(data, needs=("factor_names", "factor_sizes", "sample_factors"))
         self.data = data
         self.factor_names = tuple(data.factor_names)
         self.factor_sizes = tuple(int(s) for s in data.factor_sizes)
@@ -100,8 +99,8 @@ class LinearCodes:
     """
 
     def __init__(self, weights: np.ndarray) -> None:
-        weights = np.asarray(weights, dtype=np.float64)
-        if weights.ndim != 2 or min(weights.shape) < 1 or not np.all(np.isfinite(weights)):
+        weights = check_array(weights, "weights", ndim=2, layout="(n_factors, n_latents)")
+        if min(weights.shape) < 1:
             raise ValueError(f"weights must be a finite (n_factors, n_latents) array, got shape {weights.shape}")
         self.weights = weights
 
@@ -139,8 +138,7 @@ def controlled_encoders(num_factors: int, random_state: int = 0, duplicate: int 
     latents), ``"duplicated"`` (factor ``duplicate`` appears in two latents) and ``"missing"``
     (factor ``drop``, default the last one, is not encoded).
     """
-    if not isinstance(num_factors, (int, np.integer)) or num_factors < 2:
-        raise ValueError(f"num_factors must be an int >= 2, got {num_factors!r}")
+    num_factors = check_int(num_factors, "num_factors", minimum=2)
     seed = check_int(random_state, "random_state", minimum=0)
     drop = num_factors - 1 if drop is None else drop
     for name, k in (("duplicate", duplicate), ("drop", drop)):
@@ -199,12 +197,10 @@ def fit_pixel_encoder(data: Any, method: str = "pca", n_components: int = 10, nu
     directions). FastICA's own whitening (an SVD of all 4,096 pixels, most of them always black)
     returns NaN sources on 5,000 dSprites images; whitening by PCA first is the same model and stable.
     """
-    if method not in ("pca", "ica"):
-        raise ValueError(f"method={method!r} is not known; expected 'pca' or 'ica'")
-    if not isinstance(n_components, (int, np.integer)) or n_components < 1:
-        raise ValueError(f"n_components must be a positive int, got {n_components!r}")
-    if not isinstance(num_samples, (int, np.integer)) or num_samples <= n_components:
-        raise ValueError(f"num_samples must be an int > n_components={n_components}, got {num_samples!r}")
+    check_ground_truth_data(data, needs=("sample_factors", "render"))
+    check_choice(method, "method", ("pca", "ica"))
+    n_components = check_int(n_components, "n_components", minimum=1)
+    num_samples = check_int(num_samples, "num_samples", minimum=n_components + 1)
     seed = check_int(random_state, "random_state", minimum=0)
     factors = data.sample_factors(int(num_samples), np.random.default_rng(seed))
     pixels = _to_numpy(data.render(np.asarray(factors))).reshape(int(num_samples), -1).astype(np.float64)
@@ -262,8 +258,9 @@ def beta_vae_points(data: Any, encode: Callable, num_points: int, batch_size: in
     num_points = check_int(num_points, "num_points", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     encode_batch_size = check_int(encode_batch_size, "encode_batch_size", minimum=1)
-    rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(
-        check_int(random_state, "random_state", minimum=0))
+    check_ground_truth_data(data)
+    check_callable(encode, "encode", "a function encode(images) -> codes (n, n_latents)")
+    rng = check_rng(random_state)
     varying = np.flatnonzero(np.asarray(data.factor_sizes) > 1)
     ks = rng.choice(varying, size=num_points)
     v1 = np.asarray(data.sample_factors(num_points * batch_size, rng), dtype=np.int64)

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 __all__ = [
-    "check_int", "check_number", "check_rng", "child_seed", "check_finite",
+    "check_int", "check_number", "check_hyperparameter", "check_rng", "child_seed", "check_finite", "check_array",
+    "check_tensor", "check_choice", "check_callable",
     "check_codes", "check_factors", "check_pair", "check_train_test", "varying_factors",
 ]
 
@@ -65,6 +66,21 @@ def check_number(value: object, name: str, *, minimum: float | None = None, maxi
     return number
 
 
+def check_hyperparameter(value: object, name: str, *, minimum: float | None = None, maximum: float | None = None,
+                         strict: bool = False) -> float | torch.Tensor:
+    """A number checked as by :func:`check_number`, or a 0-d real tensor passed through as it is.
+
+    The tensor may be one model's value inside ``torch.func.vmap`` (the study's stacked training),
+    whose value cannot be read, so only its shape and dtype are checked.
+    """
+    if isinstance(value, torch.Tensor):
+        if value.ndim != 0 or value.dtype == torch.bool or value.is_complex():
+            raise ValueError(f"{name} must be a number or a 0-d real tensor, got a tensor of shape "
+                             f"{tuple(value.shape)} and dtype {value.dtype}")
+        return value
+    return check_number(value, name, minimum=minimum, maximum=maximum, strict=strict)
+
+
 def check_rng(random_state: int | np.random.Generator | None, name: str = "random_state") -> np.random.Generator:
     """A numpy ``Generator`` from a seed or a generator (``None`` is refused: results must be reproducible)."""
     if isinstance(random_state, np.random.Generator):
@@ -85,6 +101,75 @@ def check_finite(x: torch.Tensor | np.ndarray, name: str) -> None:
     count = int(bad.sum())
     if count:
         raise ValueError(f"{name} contains {count} NaN or infinite values; expected finite values")
+
+
+def _shape_phrase(ndim: int | tuple[int, ...] | None, layout: str | None) -> str:
+    if layout is not None:
+        return f"shape {layout}"
+    ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim or ())
+    return " or ".join(f"{n} axes" for n in ndims)
+
+
+def check_array(x: object, name: str, *, ndim: int | tuple[int, ...] | None = None, layout: str | None = None,
+                dtype: type | None = np.float64, finite: bool = True) -> np.ndarray:
+    """Return ``x`` as a numpy array with ``ndim`` axes or raise ``ValueError`` naming it.
+
+    ``dtype=None`` keeps a numeric (or boolean) dtype as it is, otherwise the array is converted.
+    Torch tensors are detached and copied to the CPU. ``layout`` (e.g. ``"(n_samples, n_features)"``)
+    names the axes in the message; ``finite`` refuses NaN and infinities.
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        x = x.float() if x.dtype == torch.bfloat16 else x  # numpy has no bfloat16
+        x = x.numpy()
+    expected = _shape_phrase(ndim, layout) or "any shape"
+    if np.iscomplexobj(x):  # converting would drop the imaginary part with only a warning
+        raise ValueError(f"{name} must be a real numeric array of {expected}, got complex values")
+    try:
+        array = np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a numeric array of {expected}: {err}") from None
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_) or np.iscomplexobj(array):
+        raise ValueError(f"{name} must be a real numeric array of {expected}, got dtype {array.dtype}")
+    if ndim is not None and array.ndim not in ((ndim,) if isinstance(ndim, int) else tuple(ndim)):
+        raise ValueError(f"{name} must have {expected}, got shape {array.shape}")
+    if finite:
+        check_finite(array, name)
+    return array
+
+
+def check_tensor(x: object, name: str, *, ndim: int | tuple[int, ...] | None = None, layout: str | None = None,
+                 floating: bool = True, finite: bool = False) -> torch.Tensor:
+    """Check that ``x`` is a torch tensor with ``ndim`` axes (and a floating dtype) or raise ``ValueError``.
+
+    ``finite=True`` also refuses NaN and infinities: a host synchronisation on a GPU, so for entry
+    points, not for a function called at every training step.
+    """
+    expected = _shape_phrase(ndim, layout)
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor{' of ' + expected if expected else ''}, "
+                         f"got {type(x).__name__}")
+    if ndim is not None and x.ndim not in ((ndim,) if isinstance(ndim, int) else tuple(ndim)):
+        raise ValueError(f"{name} must have {expected}, got shape {tuple(x.shape)}")
+    if floating and not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if finite:
+        check_finite(x, name)
+    return x
+
+
+def check_choice(value: object, name: str, choices: tuple | list) -> object:
+    """Return ``value`` if it is one of ``choices``, else raise ``ValueError`` naming it and them."""
+    if isinstance(value, (str, int, float, bool, type(None))) and value in choices:
+        return value
+    raise ValueError(f"{name}={value!r} is not known; expected one of: {', '.join(map(repr, choices))}")
+
+
+def check_callable(value: object, name: str, expected: str = "a function") -> object:
+    """Return ``value`` if it can be called, else raise ``ValueError`` naming it (``expected``: what it should be)."""
+    if not callable(value):
+        raise ValueError(f"{name} must be {expected}, got {type(value).__name__}")
+    return value
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def test_probe_is_deterministic_and_validates():
     a = ev.linear_probe_curve(X[:200], y[:200], X[200:], y[200:], [5, 50], repeats=2, random_state=1)
     b = ev.linear_probe_curve(X[:200], y[:200], X[200:], y[200:], [5, 50], repeats=2, random_state=1)
     np.testing.assert_array_equal(a.accuracy, b.accuracy)
-    with pytest.raises(ValueError, match="num_labels must lie in"):
+    with pytest.raises(ValueError, match=r"num_labels must be an int >= 2 and <= 200"):
         ev.linear_probe_curve(X[:200], y[:200], X[200:], y[200:], [1000])
     with pytest.raises(ValueError, match="same number of features"):
         ev.linear_probe_curve(X[:200], y[:200], X[200:, :3], y[200:], [10])

@@ -21,7 +21,15 @@ from lecturelib.data.mnist import downsample, make_loader
 from lecturelib.data.toy import noisy_circle
 from lecturelib.estimators import gradient_samples, quadratic_objective
 from lecturelib.metrics import dci_scores, factor_entropy, mig, modularity, mutual_info_matrix
-from lecturelib.validation import check_int, check_number
+from lecturelib.evaluation import interpolate, interpolation_images, linear_probe_curve, tsne
+from lecturelib.metrics import beta_vae_score, downstream, factor_vae_score, sample_codes, statistical_efficiency
+from lecturelib.models import regularizers as R
+from lecturelib.models.dsprites_mlp import dsprites_mlp_vae
+from lecturelib.plotting import annotated_heatmap, image_grid, mi_heatmap, plot_embedding
+from lecturelib.study import make_grid, run_study
+from lecturelib.study.tables import pixel_entropy_sum, rank_correlation
+from lecturelib.training import train
+from lecturelib.validation import check_array, check_choice, check_int, check_number, check_tensor
 from lecturelib.vae import elbo, gaussian_kl, mlp_vae, reparametrize
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
@@ -355,3 +363,274 @@ def test_downsample_keeps_the_mean_of_each_image(n, factor, blocks, seed):
 def test_downsample_names_a_bad_factor(factor):
     with pytest.raises(ValueError, match="factor"):
         downsample(np.zeros((1, 16)), factor)
+
+
+# ------------------------------------------------------------------------ the validation helpers for arrays
+
+@given(hnp.array_shapes(min_dims=0, max_dims=4).filter(lambda shape: len(shape) != 2))
+def test_check_array_names_the_argument_and_the_layout_for_a_wrong_shape(shape):
+    with pytest.raises(ValueError, match=r"^features must have shape \(n_samples, n_features\)"):
+        check_array(np.zeros(shape), "features", ndim=2, layout="(n_samples, n_features)")
+
+
+@given(hnp.array_shapes(max_dims=3), st.sampled_from([math.nan, math.inf]))
+def test_check_array_and_check_tensor_refuse_non_finite_values(shape, bad):
+    x = np.zeros(shape)
+    x.flat[-1] = bad
+    with pytest.raises(ValueError, match="^x contains 1 NaN or infinite"):
+        check_array(x, "x")
+    with pytest.raises(ValueError, match="^x contains 1 NaN or infinite"):
+        check_tensor(torch.from_numpy(x), "x", finite=True)
+
+
+@given(st.one_of(st.integers(), st.text(max_size=3), st.none(), st.floats()))
+def test_check_choice_names_the_argument_and_the_choices(value):
+    assume(value not in ("linear", "spherical"))
+    with pytest.raises(ValueError, match=r"^path=.* is not known; expected one of: 'linear', 'spherical'"):
+        check_choice(value, "path", ("linear", "spherical"))
+
+
+# ------------------------------------------------------------------------ evaluation
+
+vectors = st.integers(1, 6).flatmap(lambda d: st.tuples(hnp.arrays(np.float64, d, elements=finite),
+                                                        hnp.arrays(np.float64, d, elements=finite)))
+
+
+@given(vectors, st.integers(2, 8))
+def test_linear_interpolation_has_exact_endpoints_and_a_midpoint_between_them(ends, num_steps):
+    a, b = ends
+    points = interpolate(a, b, num_steps)
+    assert points.shape == (num_steps, len(a)) and np.all(np.isfinite(points))
+    np.testing.assert_array_equal(points[0], a)
+    np.testing.assert_allclose(points[-1], b, rtol=1e-12, atol=1e-9)
+    assert np.all(points >= np.minimum(a, b) - 1e-9) and np.all(points <= np.maximum(a, b) + 1e-9)
+
+
+@given(st.sampled_from(["start", "end"]), st.sampled_from([math.nan, math.inf]))
+def test_interpolate_names_a_non_finite_endpoint(name, bad):
+    ends = {"start": np.zeros(3), "end": np.ones(3)}
+    ends[name][1] = bad
+    with pytest.raises(ValueError, match=f"^{name} contains 1 NaN"):
+        interpolate(ends["start"], ends["end"], 3)
+
+
+@given(not_a_positive_int)
+def test_interpolation_images_names_a_bad_number_of_steps(num_steps):
+    with pytest.raises(ValueError, match="num_steps"):
+        interpolation_images(np.zeros(4), np.ones(4), num_steps, "pixel")
+
+
+PROBE_X, PROBE_Y = np.random.default_rng(0).standard_normal((20, 3)), np.arange(20) % 2
+
+
+@given(st.one_of(st.tuples(st.sampled_from(["repeats", "max_iter"]), not_a_positive_int),
+                st.tuples(st.just("C"), not_a_non_negative_number),
+                st.tuples(st.just("random_state"), st.one_of(st.integers(max_value=-1), st.floats(), st.none()))))
+def test_linear_probe_curve_names_a_bad_setting_before_fitting(name_and_value):
+    name, value = name_and_value
+    with pytest.raises(ValueError, match=name):
+        linear_probe_curve(PROBE_X, PROBE_Y, PROBE_X, PROBE_Y, [4], **{name: value})
+
+
+@given(st.sampled_from(["train_features", "test_features"]), st.sampled_from([math.nan, math.inf]))
+def test_linear_probe_curve_names_non_finite_features(name, bad):
+    features = {"train_features": PROBE_X.copy(), "test_features": PROBE_X.copy()}
+    features[name][3, 1] = bad
+    with pytest.raises(ValueError, match=f"^{name} contains 1 NaN"):
+        linear_probe_curve(features["train_features"], PROBE_Y, features["test_features"], PROBE_Y, [4])
+
+
+@given(not_a_non_negative_number)
+def test_tsne_names_a_bad_perplexity(perplexity):
+    with pytest.raises(ValueError, match="perplexity"):
+        tsne(PROBE_X, perplexity=perplexity)
+
+
+# ------------------------------------------------------------------------ plotting
+
+@given(st.one_of(st.tuples(st.just("ncols"), not_a_positive_int.filter(lambda v: v is not None)),
+                st.tuples(st.just("ax_size"), not_a_non_negative_number)))
+def test_image_grid_names_a_bad_layout(name_and_value):
+    name, value = name_and_value
+    with pytest.raises(ValueError, match=name):
+        image_grid(np.zeros((4, 3, 3)), **{name: value})
+
+
+@given(st.sampled_from([math.nan, math.inf]), st.integers(0, 5))
+def test_figure_helpers_name_non_finite_input(bad, position):
+    mi = np.ones((2, 3))
+    mi.flat[position] = bad
+    with pytest.raises(ValueError, match="^mi contains 1 NaN"):
+        mi_heatmap(mi, ["a", "b", "c"])
+    with pytest.raises(ValueError, match="^images contains 1 NaN"):
+        image_grid(mi.reshape(1, 2, 3))
+    with pytest.raises(ValueError, match="^embedding contains 1 NaN"):
+        plot_embedding(mi.reshape(3, 2), np.zeros(3))
+
+
+@given(finite, st.floats(0, 10))
+def test_annotated_heatmap_names_an_empty_colour_range(vmin, below):
+    with pytest.raises(ValueError, match="vmin must be below vmax"):
+        annotated_heatmap(np.zeros((2, 2)), ["a", "b"], vmin=vmin, vmax=vmin - below)
+
+
+# ------------------------------------------------------------------------ training
+
+LINEAR = torch.nn.Linear(2, 1)
+
+
+def squared_loss(model, batch):
+    return {"loss": (model(batch[0]) - batch[1]).pow(2).mean()}
+
+
+@given(st.sampled_from(["lr", "grad_clip"]), not_a_non_negative_number)
+def test_train_names_a_bad_number(name, value):
+    assume(not (name == "grad_clip" and value is None))  # None: no clipping
+    with pytest.raises(ValueError, match=name):
+        train(LINEAR, squared_loss, (torch.zeros(4, 2), torch.zeros(4, 1)), num_steps=1, device="cpu", **{name: value})
+
+
+@given(st.sampled_from(["num_steps", "batch_size", "num_logs"]), not_a_positive_int)
+def test_train_names_a_bad_count(name, value):
+    assume(not (name == "num_steps" and value is None))  # None: exactly one of num_steps, num_epochs is needed
+    kwargs = {"num_steps": 1, name: value}
+    with pytest.raises(ValueError, match=name):
+        train(LINEAR, squared_loss, (torch.zeros(4, 2), torch.zeros(4, 1)), device="cpu", **kwargs)
+
+
+@given(st.sampled_from(["data", "eval_data"]), st.sampled_from([math.nan, math.inf]), st.integers(0, 7))
+def test_train_names_non_finite_data_before_training(name, bad, position):
+    X = torch.zeros(4, 2)
+    X.view(-1)[position] = bad
+    data = {"data": (torch.zeros(4, 2), torch.zeros(4, 1)), "eval_data": (torch.zeros(4, 2), torch.zeros(4, 1))}
+    data[name] = (X, torch.zeros(4, 1))
+    with pytest.raises(ValueError, match=rf"^{name}\[0\] contains 1 NaN"):
+        train(LINEAR, squared_loss, data["data"], eval_data=data["eval_data"], num_steps=1, device="cpu")
+
+
+# ------------------------------------------------------------------------ the study's regularisers
+
+batches = st.tuples(st.integers(2, 6), st.integers(1, 4), st.integers(0, 2**32 - 1)).map(
+    lambda t: tuple(torch.from_numpy(np.random.default_rng(t[2]).standard_normal((3, t[0], t[1])))))
+
+
+@given(batches, st.floats(0, 50).flatmap(scalars))
+def test_regularizers_are_finite_scalars_and_dip_penalty_vanishes_only_at_the_identity(batch, value):
+    mu, log_var, z = batch
+    for method, hparams in (("beta_vae", {"beta": value}), ("beta_tcvae", {"beta": value}),
+                            ("dip_vae_i", {"lambda_od": value, "lambda_d": value}),
+                            ("annealed_vae", {"gamma": value, "c_max": value, "iteration_threshold": 10})):
+        out = R.regularizer(method, mu, log_var, z, step=3, **hparams)
+        assert out.shape == () and bool(torch.isfinite(out))
+    assert float(R.kl_loss(mu, log_var)) >= 0
+    eye = torch.eye(mu.shape[1], dtype=mu.dtype)
+    assert float(R.dip_penalty(eye, value, value)) == 0.0
+    assert float(R.dip_penalty(R.covariance(mu), 1.0, 1.0)) >= 0
+
+
+@given(batches, st.integers(0, 2**32 - 1))
+def test_permute_dims_keeps_every_column_s_values(batch, seed):
+    z = batch[2]
+    shuffled = R.permute_dims(z, torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(shuffled.sort(dim=0).values, z.sort(dim=0).values)
+
+
+@given(st.sampled_from([("beta_vae", "beta"), ("beta_tcvae", "beta"), ("dip_vae_ii", "lambda_od"),
+                        ("dip_vae_i", "lambda_d"), ("annealed_vae", "c_max"), ("annealed_vae", "gamma"),
+                        ("annealed_vae", "iteration_threshold")]), not_a_non_negative_number)
+def test_regularizers_name_a_bad_hyperparameter(method_and_name, value):
+    method, name = method_and_name
+    assume(not (name == "iteration_threshold" and value is None))
+    hparams = {"beta": 1.0, "gamma": 1.0, "c_max": 1.0, "iteration_threshold": 10, "lambda_od": 1.0, "lambda_d": 1.0}
+    hparams[name] = value
+    mu = torch.zeros(3, 2)
+    with pytest.raises(ValueError, match=name):
+        R.regularizer(method, mu, mu, mu, **hparams)
+
+
+@given(st.sampled_from(["mu", "log_var", "z"]), st.sampled_from([np.zeros((3, 2)), torch.zeros(6), 1.0]))
+def test_regularizers_name_a_batch_that_is_not_a_matching_tensor(name, bad):
+    batch = {"mu": torch.zeros(3, 2), "log_var": torch.zeros(3, 2), "z": torch.zeros(3, 2)}
+    batch[name] = bad
+    with pytest.raises(ValueError, match=name):
+        R.regularizer("beta_tcvae", batch["mu"], batch["log_var"], batch["z"], beta=2.0)
+
+
+@given(st.sampled_from(["n_latents", "n_channels", "hidden"]), not_a_positive_int)
+def test_dsprites_mlp_vae_names_a_bad_size(name, value):
+    with pytest.raises(ValueError, match=name):
+        dsprites_mlp_vae(**{"n_latents": 2, "n_channels": 1, "hidden": 4, name: value})
+
+
+# ------------------------------------------------------------------------ sampling-level metrics and study tables
+
+def mean_pixel(images):
+    """A two-latent representation of images: their mean and their first pixel."""
+    flat = torch.as_tensor(images).flatten(1).double()
+    return torch.stack([flat.mean(1), flat[:, 0]], dim=1)
+
+
+@given(st.integers(1, 20), st.integers(0, 2**32 - 1))
+def test_sample_codes_give_finite_codes_of_valid_factors(n, seed):
+    codes, factors = sample_codes(DSPRITES, mean_pixel, n, seed, device="cpu")
+    assert codes.shape == (n, 2) and codes.dtype == np.float64 and np.all(np.isfinite(codes))
+    assert factors.shape == (n, 5) and np.all((factors >= 0) & (factors < np.asarray(DSPRITES.factor_sizes)))
+
+
+@given(st.sampled_from([sample_codes, beta_vae_score, factor_vae_score, downstream]),
+       st.sampled_from(["data", "encode"]))
+def test_sampling_metrics_name_a_bad_data_set_or_encoder(metric, name):
+    kwargs = {"data": DSPRITES, "encode": mean_pixel, name: object()}
+    if metric is sample_codes:
+        kwargs["num_samples"] = 3
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        metric(**kwargs)
+
+
+@given(not_a_non_negative_number)
+def test_factor_vae_score_names_a_bad_prune_threshold(value):
+    with pytest.raises(ValueError, match="prune_threshold"):
+        factor_vae_score(DSPRITES, mean_pixel, prune_threshold=value)
+
+
+@given(st.one_of(st.text(max_size=4), st.none(), st.integers()))
+def test_downstream_names_an_unknown_model(model):
+    assume(model not in ("lr", "gbt"))
+    with pytest.raises(ValueError, match="model="):
+        downstream(DSPRITES, mean_pixel, model=model)
+
+
+@given(st.sampled_from(["small", "large"]), not_a_positive_int)
+def test_statistical_efficiency_names_a_bad_size(name, value):
+    with pytest.raises(ValueError, match=name):
+        statistical_efficiency({"100.mean_test_accuracy": 0.5, "10000.mean_test_accuracy": 0.9}, **{name: value})
+
+
+@given(st.integers(3, 12).flatmap(lambda n: hnp.arrays(np.float64, (n, 3), elements=finite)))
+def test_rank_correlation_is_symmetric_and_in_the_unit_interval(scores):
+    corr = rank_correlation(scores)
+    assert corr.shape == (3, 3)
+    np.testing.assert_array_equal(np.isnan(corr), np.isnan(corr.T))
+    defined = corr[~np.isnan(corr)]
+    assert np.all(np.abs(defined) <= 1 + 1e-12)
+    np.testing.assert_allclose(corr, corr.T, equal_nan=True)
+
+
+@given(hnp.arrays(np.float64, st.integers(1, 6), elements=st.floats(-10, 10)))
+def test_pixel_entropy_sum_is_non_negative_in_the_unit_interval_and_names_p_outside(p):
+    if np.all((p >= 0) & (p <= 1)):
+        assert pixel_entropy_sum(p) >= 0
+    else:
+        with pytest.raises(ValueError, match=r"^p must hold pixel means in \[0, 1\]"):
+            pixel_entropy_sum(p)
+
+
+@given(st.one_of(st.tuples(st.sampled_from(["workers", "group_size"]), not_a_positive_int.filter(lambda v: v is not None)),
+                 st.tuples(st.just("job_fn"), st.sampled_from([None, 3, "cheap_job"]))))
+def test_run_study_names_a_bad_argument_before_touching_the_folder(tmp_path_factory, name_and_value):
+    name, value = name_and_value
+    root = tmp_path_factory.getbasetemp() / "never-written"
+    kwargs = {"job_fn": len, name: value}
+    with pytest.raises(ValueError, match=name):
+        run_study(make_grid(["toy"], {"beta_vae": [{"beta": 1.0}]}, [0]), root=root, **kwargs)
+    assert not root.exists()

@@ -70,7 +70,7 @@ def test_controlled_encoders_shapes_and_structure(obs):
         controlled_encoders(5, duplicate=5)
     with pytest.raises(ValueError, match="observations must have shape"):
         enc["true factors"](x[:, :2])
-    with pytest.raises(ValueError, match="weights must be"):
+    with pytest.raises(ValueError, match=r"weights must have shape \(n_factors, n_latents\)"):
         LinearCodes(np.array([1.0, np.nan]))
 
 

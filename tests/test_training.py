@@ -75,7 +75,7 @@ def test_epochs_and_streaming_data():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({}, "exactly one of num_steps and num_epochs"),
-    ({"num_steps": 0}, "at least one step"),
+    ({"num_steps": 0}, "num_steps must be an int >= 1"),
     ({"num_steps": 5, "batch_size": 0}, "batch_size"),
 ])
 def test_bad_arguments(kwargs, message):

@@ -39,3 +39,18 @@ class GroundTruthData(Protocol):
         A numpy input gives a numpy output; a torch input gives a tensor on the input's device.
         """
         ...
+
+
+GROUND_TRUTH_ATTRIBUTES: tuple[str, ...] = ("factor_names", "factor_sizes", "sample_factors", "render")
+"""What :class:`GroundTruthData` requires of a data set."""
+
+
+def check_ground_truth_data(data: object, needs: tuple[str, ...] = GROUND_TRUTH_ATTRIBUTES, name: str = "data") -> None:
+    """Raise ``ValueError`` naming ``data`` if it lacks an attribute of :class:`GroundTruthData` in ``needs``.
+
+    A function that uses only part of the interface (e.g. ``sample_factors`` and ``render``) asks only for it.
+    """
+    missing = [attribute for attribute in needs if not hasattr(data, attribute)]
+    if missing:
+        raise ValueError(f"{name} must be a ground-truth data set (lecturelib.data.ground_truth.GroundTruthData) "
+                         f"with {', '.join(map(repr, missing))}; got {type(data).__name__}")

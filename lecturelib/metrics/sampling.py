@@ -16,14 +16,16 @@ are left out of the downstream task, as in disentanglement_lib.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
 import torch
 
 from lecturelib.config import resolve_device
-from lecturelib.validation import check_int, check_rng, child_seed
+from lecturelib.data.ground_truth import check_ground_truth_data
+from lecturelib.validation import (check_array, check_callable, check_choice, check_finite, check_int, check_number,
+                                  check_rng, child_seed)
 from lecturelib.metrics.classifier_based import _fit, downstream_accuracy
 
 __all__ = [
@@ -37,6 +39,12 @@ __all__ = [
 ]
 
 Encoder = Callable[[object], object]
+
+
+def _check_inputs(data: object, encode: object) -> None:
+    """The arguments every sampling-level metric takes: a ground-truth data set and an encode function."""
+    check_ground_truth_data(data)
+    check_callable(encode, "encode", "a function encode(images) -> codes (n, n_latents)")
 
 
 def _device(device: str | torch.device | None) -> torch.device | None:
@@ -84,11 +92,12 @@ class CodeCache:
 
     def __init__(self, data, encode: Encoder, device: str | None = "auto", encode_batch_size: int = 1024,
                  max_bytes: int = 2**30) -> None:
+        _check_inputs(data, encode)
         self.data, self.encode = data, encode
         self.device = _device(device)
         self.encode_batch_size = check_int(encode_batch_size, "encode_batch_size", minimum=1)
         self.sizes = tuple(int(s) for s in data.factor_sizes)
-        self.max_bytes = int(max_bytes)
+        self.max_bytes = check_int(max_bytes, "max_bytes", minimum=0)
         self.table: torch.Tensor | None = None  # (grid size, n_latents) float64, allocated at first use
         self.seen = np.zeros(int(np.prod(self.sizes, dtype=np.int64)), dtype=bool)
         self.enabled = True
@@ -98,6 +107,8 @@ class CodeCache:
     def for_data(cls, data, encode: Encoder, device: str | None = "auto", encode_batch_size: int = 1024,
                  max_bytes: int = 2**30) -> CodeCache | None:
         """A cache when ``data.deterministic`` is true and the grid is small enough, else ``None``."""
+        _check_inputs(data, encode)
+        max_bytes = check_int(max_bytes, "max_bytes", minimum=0)
         if not getattr(data, "deterministic", False) or np.prod(data.factor_sizes, dtype=np.float64) * 8 > max_bytes:
             return None
         return cls(data, encode, device, encode_batch_size, max_bytes)
@@ -134,6 +145,8 @@ def _codes_of(data, encode: Encoder, device: torch.device | None, cache: CodeCac
     """``factors -> codes``: through ``cache`` when given (checked to match), else render and encode."""
     if cache is None:
         return lambda factors: _encode_chunk(data, encode, factors, device)
+    if not isinstance(cache, CodeCache):
+        raise ValueError(f"cache must be a CodeCache or None, got {type(cache).__name__}")
     cache.check_matches(data, encode)
     return cache
 
@@ -141,11 +154,6 @@ def _codes_of(data, encode: Encoder, device: torch.device | None, cache: CodeCac
 def _chunks(total: int, size: int):
     for start in range(0, total, size):
         yield slice(start, min(start + size, total))
-
-
-def _check_finite(codes: torch.Tensor) -> None:
-    if not bool(torch.isfinite(codes).all()):
-        raise ValueError("encode(images) returned NaN or infinite codes; every metric needs finite codes")
 
 
 @torch.no_grad()
@@ -157,11 +165,19 @@ def encode_factors(
 
     ``cache``: a :class:`CodeCache` of ``(data, encode)`` that skips grid points already encoded.
     """
+    _check_inputs(data, encode)
+    factors = check_array(factors, "factors", ndim=2, layout="(n_samples, n_factors)", dtype=None)
+    if factors.shape[1] != len(data.factor_sizes) or not np.issubdtype(factors.dtype, np.integer) or \
+            np.any(factors < 0) or np.any(factors >= np.asarray(data.factor_sizes)):
+        raise ValueError(f"factors must hold integer class indices (n_samples, {len(data.factor_sizes)}) below "
+                         f"data.factor_sizes={tuple(data.factor_sizes)}, got shape {factors.shape}, dtype {factors.dtype}")
+    if len(factors) == 0:
+        raise ValueError("factors holds no samples")
     encode_batch_size = check_int(encode_batch_size, "encode_batch_size", minimum=1)
     codes_of = _codes_of(data, encode, _device(device), cache)
     parts = [codes_of(factors[s]) for s in _chunks(len(factors), encode_batch_size)]
     codes = torch.cat(parts)
-    _check_finite(codes)
+    check_finite(codes, "encode(images)")
     return codes.cpu().numpy()
 
 
@@ -178,6 +194,7 @@ def sample_codes(
 
     Returns ``codes`` float64 ``(num_samples, n_latents)`` and ``factors`` int64 ``(num_samples, K)``.
     """
+    _check_inputs(data, encode)
     num_samples = check_int(num_samples, "num_samples", minimum=1)
     rng = check_rng(random_state)
     factors = np.asarray(data.sample_factors(num_samples, rng), dtype=np.int64)
@@ -209,6 +226,7 @@ def beta_vae_score(
 
     Returns ``{"train_accuracy", "eval_accuracy"}`` in ``[0, 1]``; chance is ``1 / K``.
     """
+    _check_inputs(data, encode)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     num_train = check_int(num_train, "num_train", minimum=1)
     num_eval = check_int(num_eval, "num_eval", minimum=1)
@@ -235,7 +253,7 @@ def beta_vae_score(
             z2 = codes_of(f2[r])
             out.append((z1 - z2).abs().reshape(s.stop - s.start, batch_size, -1).mean(dim=1))
         x = torch.cat(out)
-        _check_finite(x)
+        check_finite(x, "encode(images)")
         return x.cpu().numpy(), ks
 
     x_train, y_train = features(num_train)
@@ -278,13 +296,13 @@ def factor_vae_score(
 
     Returns ``{"train_accuracy", "eval_accuracy", "num_active"}``.
     """
+    _check_inputs(data, encode)
     batch_size = check_int(batch_size, "batch_size", minimum=2)
     num_train = check_int(num_train, "num_train", minimum=1)
     num_eval = check_int(num_eval, "num_eval", minimum=1)
     num_variance_estimate = check_int(num_variance_estimate, "num_variance_estimate", minimum=2)
     encode_batch_size = check_int(encode_batch_size, "encode_batch_size", minimum=1)
-    if not np.isfinite(prune_threshold) or prune_threshold < 0:
-        raise ValueError(f"prune_threshold must be a finite number >= 0, got {prune_threshold!r}")
+    prune_threshold = check_number(prune_threshold, "prune_threshold", minimum=0)
     rng = check_rng(random_state)
     codes_of = _codes_of(data, encode, _device(device), cache)
     varying = _varying(data)
@@ -294,7 +312,7 @@ def factor_vae_score(
     codes = torch.cat(
         [codes_of(factors[s]) for s in _chunks(num_variance_estimate, encode_batch_size)]
     )
-    _check_finite(codes)
+    check_finite(codes, "encode(images)")
     global_var = codes.var(dim=0, unbiased=True)
     active = (global_var.sqrt() >= prune_threshold) & (global_var > 0)
     num_active = int(active.sum())
@@ -357,16 +375,21 @@ def downstream(
     ``"{n}.mean_test_accuracy"``, ``"{n}.min_test_accuracy"`` and
     ``"{n}.test_accuracy.{factor_name}"``.
     """
-    sizes = [check_int(n, "num_train", minimum=1) for n in num_train]
+    _check_inputs(data, encode)
+    sizes = [check_int(n, "num_train", minimum=1) for n in np.ravel(np.asarray(num_train, dtype=object))]
     if not sizes:
         raise ValueError("num_train must list at least one training size")
     num_test = check_int(num_test, "num_test", minimum=1)
+    check_choice(model, "model", ("lr", "gbt"))
+    boosting_rounds = check_int(boosting_rounds, "boosting_rounds", minimum=1)
     rng = check_rng(random_state)
     keep = _varying(data)
     if pool is None:
         codes_train, factors_train = sample_codes(data, encode, max(sizes), rng, encode_batch_size, device)
         codes_test, factors_test = sample_codes(data, encode, num_test, rng, encode_batch_size, device)
     else:
+        if not isinstance(pool, (tuple, list)) or len(pool) != 4:
+            raise ValueError("pool must be a tuple (codes_train, factors_train, codes_test, factors_test)")
         codes_train, factors_train, codes_test, factors_test = pool
         if len(codes_train) < max(sizes):
             raise ValueError(f"pool has {len(codes_train)} training samples, fewer than num_train={max(sizes)}")
@@ -387,6 +410,9 @@ def downstream(
 
 def statistical_efficiency(scores: dict[str, float], small: int = 100, large: int = 10_000) -> float:
     """Mean test accuracy with ``small`` training samples divided by that with ``large`` (Locatello et al.'s Fig. 6)."""
+    small, large = check_int(small, "small", minimum=1), check_int(large, "large", minimum=1)
+    if not isinstance(scores, Mapping):
+        raise ValueError(f"scores must be the dict that downstream returns, got {type(scores).__name__}")
     try:
         num, den = scores[f"{small}.mean_test_accuracy"], scores[f"{large}.mean_test_accuracy"]
     except KeyError as err:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from lecturelib.validation import check_int
 from lecturelib.vae import VAE
 
 IMAGE_SIZE = 64
@@ -23,8 +24,7 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, n_latents: int = 10, n_channels: int = 1):
         super().__init__()
-        if n_latents < 1 or n_channels < 1:
-            raise ValueError(f"n_latents and n_channels must be >= 1, got {n_latents} and {n_channels}")
+        n_latents, n_channels = check_int(n_latents, "n_latents", minimum=1), check_int(n_channels, "n_channels", minimum=1)
         self.n_channels = n_channels
         self.conv = nn.Sequential(
             nn.Conv2d(n_channels, 32, 4, 2, 1), nn.ReLU(),
@@ -47,8 +47,7 @@ class ConvDecoder(nn.Module):
 
     def __init__(self, n_latents: int = 10, n_channels: int = 1):
         super().__init__()
-        if n_latents < 1 or n_channels < 1:
-            raise ValueError(f"n_latents and n_channels must be >= 1, got {n_latents} and {n_channels}")
+        n_latents, n_channels = check_int(n_latents, "n_latents", minimum=1), check_int(n_channels, "n_channels", minimum=1)
         self.dense = nn.Sequential(nn.Linear(n_latents, 256), nn.ReLU(), nn.Linear(256, 64 * 4 * 4), nn.ReLU(),
                                    nn.Unflatten(1, (64, 4, 4)))
         self.deconv = nn.Sequential(

@@ -17,13 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from lecturelib.models.dsprites_conv import IMAGE_SIZE
+from lecturelib.validation import check_int
 from lecturelib.vae import VAE
-
-
-def _check_sizes(n_latents: int, n_channels: int, hidden: int) -> None:
-    for name, value in (("n_latents", n_latents), ("n_channels", n_channels), ("hidden", hidden)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
 
 
 class MLPEncoder(nn.Module):
@@ -31,7 +26,8 @@ class MLPEncoder(nn.Module):
 
     def __init__(self, n_latents: int = 10, n_channels: int = 1, hidden: int = 256):
         super().__init__()
-        _check_sizes(n_latents, n_channels, hidden)
+        n_latents, n_channels, hidden = (check_int(v, name, minimum=1) for v, name in
+                                         ((n_latents, "n_latents"), (n_channels, "n_channels"), (hidden, "hidden")))
         self.n_channels = n_channels
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_channels * IMAGE_SIZE**2, hidden), nn.ReLU(),
                                  nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2 * n_latents))
@@ -48,7 +44,8 @@ class MLPDecoder(nn.Module):
 
     def __init__(self, n_latents: int = 10, n_channels: int = 1, hidden: int = 256):
         super().__init__()
-        _check_sizes(n_latents, n_channels, hidden)
+        n_latents, n_channels, hidden = (check_int(v, name, minimum=1) for v, name in
+                                         ((n_latents, "n_latents"), (n_channels, "n_channels"), (hidden, "hidden")))
         self.net = nn.Sequential(nn.Linear(n_latents, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
                                  nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, n_channels * IMAGE_SIZE**2),
                                  nn.Unflatten(1, (n_channels, IMAGE_SIZE, IMAGE_SIZE)))

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from lecturelib.training import adam
+from lecturelib.validation import check_hyperparameter, check_int, check_tensor
 from lecturelib.vae import gaussian_kl
 
 Scalar = Union[float, torch.Tensor]
@@ -70,9 +71,14 @@ PAPER_TRAINING: dict[str, Any] = {
 
 
 # ----------------------------------------------------------------------------- helpers
+# The regularisers run at every training step, inside vmap for the study's stacked training:
+# their checks read shapes, dtypes and Python numbers only, never tensor values (a host sync).
 def _check_batch(mu: torch.Tensor, log_var: torch.Tensor, z: torch.Tensor | None = None) -> None:
-    if mu.ndim != 2:
-        raise ValueError(f"mu must have shape (batch_size, n_latents), got {tuple(mu.shape)}")
+    """``mu``, ``log_var`` and ``z`` (if given): floating tensors of one shape ``(batch_size, n_latents)``."""
+    check_tensor(mu, "mu", ndim=2, layout="(batch_size, n_latents)")
+    check_tensor(log_var, "log_var")
+    if z is not None:
+        check_tensor(z, "z")
     if log_var.shape != mu.shape:
         raise ValueError(f"log_var must have the shape of mu {tuple(mu.shape)}, got {tuple(log_var.shape)}")
     if z is not None and z.shape != mu.shape:
@@ -89,11 +95,15 @@ def kl_loss(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
 def beta_vae(mu: torch.Tensor, log_var: torch.Tensor, z: torch.Tensor | None = None, *,
              beta: Scalar) -> torch.Tensor:
     """β-VAE regulariser :math:`\\beta\\,\\mathrm{KL}` (scalar); ``z`` is unused."""
+    beta = check_hyperparameter(beta, "beta", minimum=0)
     return beta * kl_loss(mu, log_var)
 
 
 def annealed_capacity(step: Scalar, c_max: Scalar, iteration_threshold: Scalar) -> Scalar:
     """Capacity :math:`C(t) = C_{max} \\min(1, t / T)`, linear from 0 at step 0 to ``c_max`` at ``T``."""
+    step = check_hyperparameter(step, "step", minimum=0)
+    c_max = check_hyperparameter(c_max, "c_max", minimum=0)
+    iteration_threshold = check_hyperparameter(iteration_threshold, "iteration_threshold", minimum=0, strict=True)
     if isinstance(step, torch.Tensor) or isinstance(c_max, torch.Tensor):
         return c_max * torch.clamp(torch.as_tensor(step, dtype=torch.float32) / iteration_threshold, max=1.0)
     return c_max * min(1.0, float(step) / float(iteration_threshold))
@@ -102,6 +112,7 @@ def annealed_capacity(step: Scalar, c_max: Scalar, iteration_threshold: Scalar) 
 def annealed_vae(mu: torch.Tensor, log_var: torch.Tensor, z: torch.Tensor | None = None, *, gamma: Scalar,
                  c_max: Scalar, iteration_threshold: Scalar, step: Scalar) -> torch.Tensor:
     """AnnealedVAE regulariser :math:`\\gamma\\,|\\mathrm{KL} - C(t)|` at training step ``step``."""
+    gamma = check_hyperparameter(gamma, "gamma", minimum=0)
     return gamma * (kl_loss(mu, log_var) - annealed_capacity(step, c_max, iteration_threshold)).abs()
 
 
@@ -112,8 +123,7 @@ def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> t
     Every column keeps its values (so each marginal :math:`q(z_j)` is unchanged) while the
     dependence between columns is destroyed: a sample of :math:`\\prod_j q(z_j)`.
     """
-    if z.ndim != 2:
-        raise ValueError(f"z must have shape (batch_size, n_latents), got {tuple(z.shape)}")
+    check_tensor(z, "z", ndim=2, layout="(batch_size, n_latents)", floating=False)
     keys = torch.rand(z.shape, generator=generator, device="cpu" if generator is not None else z.device)
     order = keys.to(z.device).argsort(dim=0)
     return z.gather(0, order)
@@ -128,8 +138,9 @@ class Discriminator(nn.Module):
 
     def __init__(self, n_latents: int = 10, hidden: int = 1000, num_layers: int = 6) -> None:
         super().__init__()
-        if n_latents < 1 or hidden < 1 or num_layers < 1:
-            raise ValueError(f"n_latents, hidden and num_layers must be >= 1, got {n_latents}, {hidden}, {num_layers}")
+        n_latents = check_int(n_latents, "n_latents", minimum=1)
+        hidden = check_int(hidden, "hidden", minimum=1)
+        num_layers = check_int(num_layers, "num_layers", minimum=1)
         layers: list[nn.Module] = []
         width = n_latents
         for _ in range(num_layers):
@@ -144,6 +155,8 @@ class Discriminator(nn.Module):
 
 def factor_vae_tc(discriminator: nn.Module, z: torch.Tensor) -> torch.Tensor:
     """Density-ratio estimate of the total correlation: mean of ``logit_0 - logit_1`` over the batch."""
+    _check_discriminator(discriminator)
+    check_tensor(z, "z", ndim=2, layout="(batch_size, n_latents)")
     logits = discriminator(z)
     return (logits[:, 0] - logits[:, 1]).mean()
 
@@ -152,6 +165,7 @@ def factor_vae(mu: torch.Tensor, log_var: torch.Tensor, z: torch.Tensor, *, gamm
                discriminator: nn.Module) -> torch.Tensor:
     """FactorVAE regulariser :math:`\\mathrm{KL} + \\gamma\\,\\widehat{TC}(\\mathbf{z})` (the VAE's side)."""
     _check_batch(mu, log_var, z)
+    gamma = check_hyperparameter(gamma, "gamma", minimum=0)
     return kl_loss(mu, log_var) + gamma * factor_vae_tc(discriminator, z)
 
 
@@ -161,6 +175,8 @@ def discriminator_loss(discriminator: nn.Module, z: torch.Tensor,
 
     ``z`` is detached: this loss trains only the discriminator (with its own optimiser).
     """
+    _check_discriminator(discriminator)
+    check_tensor(z, "z", ndim=2, layout="(batch_size, n_latents)")
     z = z.detach()
     both = torch.cat([z, permute_dims(z, generator)])
     labels = torch.cat([torch.zeros(len(z), dtype=torch.long, device=z.device),
@@ -168,8 +184,14 @@ def discriminator_loss(discriminator: nn.Module, z: torch.Tensor,
     return nn.functional.cross_entropy(discriminator(both), labels)
 
 
+def _check_discriminator(discriminator: object) -> None:
+    if not isinstance(discriminator, nn.Module):
+        raise ValueError(f"discriminator must be a torch.nn.Module (latents -> 2 logits), got {type(discriminator).__name__}")
+
+
 def make_discriminator_optimizer(discriminator: nn.Module) -> torch.optim.Optimizer:
     """The discriminator's Adam with the study's settings (:data:`PAPER_TRAINING`)."""
+    _check_discriminator(discriminator)
     return adam(discriminator.parameters(), lr=PAPER_TRAINING["discriminator_lr"],
                 betas=PAPER_TRAINING["discriminator_betas"], eps=PAPER_TRAINING["eps"])
 
@@ -177,6 +199,8 @@ def make_discriminator_optimizer(discriminator: nn.Module) -> torch.optim.Optimi
 # ----------------------------------------------------------------------------- β-TCVAE
 def gaussian_log_density(samples: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """Elementwise :math:`\\log \\mathcal{N}(s; \\mu, e^{\\log\\sigma^2})` (broadcasting)."""
+    for name, value in (("samples", samples), ("mu", mu), ("log_var", log_var)):
+        check_tensor(value, name)
     return -0.5 * ((samples - mu).square() * torch.exp(-log_var) + log_var + math.log(2.0 * math.pi))
 
 
@@ -203,8 +227,8 @@ def total_correlation(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor, 
     """
     _check_batch(mu, log_var, z)
     batch_size, n_latents = z.shape
-    if dataset_size is not None and dataset_size < 1:
-        raise ValueError(f"dataset_size must be None or a positive int, got {dataset_size}")
+    if dataset_size is not None:
+        dataset_size = check_int(dataset_size, "dataset_size", minimum=1)
     log_q_joint, log_q_marginals, _, _ = _MinibatchLogDensities.apply(z, mu, log_var)
     log_norm = math.log(batch_size * (dataset_size or 1))
     return (log_q_joint - log_q_marginals.sum(dim=1)).mean() + (n_latents - 1) * log_norm
@@ -278,22 +302,25 @@ class _MinibatchLogDensities(torch.autograd.Function):
 def beta_tcvae(mu: torch.Tensor, log_var: torch.Tensor, z: torch.Tensor, *, beta: Scalar,
                dataset_size: int | None = None) -> torch.Tensor:
     """β-TCVAE regulariser :math:`\\mathrm{KL} + (\\beta - 1)\\,\\widehat{TC}` (α = γ = 1 in Chen et al.)."""
+    beta = check_hyperparameter(beta, "beta", minimum=0)
     return kl_loss(mu, log_var) + (beta - 1.0) * total_correlation(z, mu, log_var, dataset_size=dataset_size)
 
 
 # ----------------------------------------------------------------------------- DIP-VAE
 def covariance(mu: torch.Tensor) -> torch.Tensor:
     """Covariance over the batch of ``mu`` ``(B, D)``, divided by ``B`` (as in DIP-VAE): ``(D, D)``."""
-    if mu.ndim != 2:
-        raise ValueError(f"mu must have shape (batch_size, n_latents), got {tuple(mu.shape)}")
+    check_tensor(mu, "mu", ndim=2, layout="(batch_size, n_latents)")
     centred = mu - mu.mean(dim=0, keepdim=True)
     return centred.T @ centred / mu.shape[0]
 
 
 def dip_penalty(cov: torch.Tensor, lambda_od: Scalar, lambda_d: Scalar) -> torch.Tensor:
     """:math:`\\lambda_{od}\\sum_{i\\ne j} C_{ij}^2 + \\lambda_d\\sum_i (C_{ii} - 1)^2`: zero iff ``cov`` is the identity."""
+    check_tensor(cov, "cov")
     if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
         raise ValueError(f"cov must be a square matrix, got shape {tuple(cov.shape)}")
+    lambda_od = check_hyperparameter(lambda_od, "lambda_od", minimum=0)
+    lambda_d = check_hyperparameter(lambda_d, "lambda_d", minimum=0)
     diag = torch.diagonal(cov)
     off = cov - torch.diag_embed(diag)
     return lambda_od * off.square().sum() + lambda_d * (diag - 1.0).square().sum()
@@ -321,6 +348,12 @@ def regularizer(method: str, mu: torch.Tensor, log_var: torch.Tensor, z: torch.T
 
     ``step`` is used by AnnealedVAE, ``discriminator`` by FactorVAE, ``dataset_size`` by β-TCVAE.
     """
+    needed = {"beta_vae": ("beta",), "annealed_vae": ("gamma", "c_max", "iteration_threshold"),
+              "factor_vae": ("gamma",), "beta_tcvae": ("beta",), "dip_vae_i": ("lambda_od", "lambda_d"),
+              "dip_vae_ii": ("lambda_od", "lambda_d")}.get(method, ())
+    missing = [name for name in needed if name not in hparams]
+    if missing:
+        raise ValueError(f"method={method!r} needs the hyperparameters {missing}, got {sorted(hparams)}")
     if method == "beta_vae":
         return beta_vae(mu, log_var, z, beta=hparams["beta"])
     if method == "annealed_vae":

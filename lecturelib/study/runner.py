@@ -51,6 +51,7 @@ from lecturelib.store import (CLAIMS, HEARTBEAT, STALE_AFTER, RecordStore, claim
                               pid_alive, read_json_object, take_claim)
 from lecturelib.store import environment as this_environment
 from lecturelib.study.grid import Job
+from lecturelib.validation import check_callable, check_int
 
 BACKEND_ENV = "LECTURELIB_STUDY_BACKEND"
 ADDRESS_ENV = "LECTURELIB_DASK_SCHEDULER"
@@ -343,11 +344,11 @@ def run_study(jobs: Sequence[Job], job_fn: JobFn, root: str | os.PathLike, *, wo
     backend = (backend or os.environ.get(BACKEND_ENV) or "local").strip().lower()
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is not known; expected one of: {', '.join(BACKENDS)}")
-    workers = workers if workers is not None else (os.cpu_count() or 1)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
-    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
-        raise ValueError(f"group_size must be an int >= 1, got {group_size!r}")
+    workers = check_int(workers if workers is not None else (os.cpu_count() or 1), "workers", minimum=1)
+    group_size = check_int(group_size, "group_size", minimum=1)
+    check_callable(job_fn, "job_fn", "a module-level function job -> result dict")
+    if not all(isinstance(job, Job) for job in jobs):
+        raise ValueError("jobs must be lecturelib.study.grid.Job objects (see study_grid)")
     ids = [job.job_id for job in jobs]
     if len(set(ids)) != len(ids):
         raise ValueError("jobs must have unique job ids")

@@ -35,7 +35,9 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import scipy.stats
 
+from lecturelib.data.ground_truth import check_ground_truth_data
 from lecturelib.study.grid import Job, format_hparams
+from lecturelib.validation import check_array, check_int, check_number
 
 HEADLINE_METRICS: dict[str, str] = {
     "BetaVAE": "beta_vae.eval_accuracy",
@@ -163,13 +165,6 @@ def efficiency(records: Iterable[Mapping[str, Any]], model: str = "gbt", small: 
     return ratios, (small, large)
 
 
-def _check_matrix(x: object, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=float)
-    if x.ndim != 2:
-        raise ValueError(f"{name} must have shape (n_models, n_features), got {x.shape}")
-    return x
-
-
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     keep = np.isfinite(a) & np.isfinite(b)
     a, b = a[keep], b[keep]
@@ -185,7 +180,7 @@ def rank_correlation(scores: object) -> np.ndarray:
     such models exist or a score is constant over them (a rank correlation is undefined), the
     diagonal included. Returns ``(n_metrics, n_metrics)``, symmetric.
     """
-    x = _check_matrix(scores, "scores")
+    x = check_array(scores, "scores", ndim=2, layout="(n_models, n_metrics)", finite=False)  # NaN: a missing score
     return cross_rank_correlation(x, x)
 
 
@@ -195,7 +190,8 @@ def cross_rank_correlation(scores: object, targets: object) -> np.ndarray:
     Same conventions as :func:`rank_correlation`; returns ``(p, q)``. Fig. 5 of the paper is this
     with the six metrics as ``scores`` and downstream accuracies and efficiencies as ``targets``.
     """
-    x, y = _check_matrix(scores, "scores"), _check_matrix(targets, "targets")
+    x = check_array(scores, "scores", ndim=2, layout="(n_models, n_scores)", finite=False)  # NaN: a missing score
+    y = check_array(targets, "targets", ndim=2, layout="(n_models, n_targets)", finite=False)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"targets must have {x.shape[0]} rows like scores, got {y.shape[0]}")
     return np.array([[_spearman(x[:, i], y[:, j]) for j in range(y.shape[1])] for i in range(x.shape[1])])
@@ -220,9 +216,7 @@ def variance_decomposition(values: object, methods: Sequence[Any], hparams: Sequ
     (on average ``(M - 1)/(N - 1)`` and ``(G - M)/(N - 1)`` for ``M`` methods, ``G`` settings, ``N``
     models). Models with a non-finite score are left out; a constant score gives ``nan`` shares.
     """
-    y = np.asarray(values, dtype=float)
-    if y.ndim != 1:
-        raise ValueError(f"values must have shape (n_models,), got {y.shape}")
+    y = check_array(values, "values", ndim=1, layout="(n_models,)", finite=False)  # non-finite: left out
     methods, hparams = np.asarray(methods, dtype=str), np.asarray(hparams, dtype=str)
     if methods.shape != y.shape or hparams.shape != y.shape:
         raise ValueError(f"methods and hparams must have shape {y.shape} like values, "
@@ -278,7 +272,10 @@ def pixel_entropy_sum(p: object) -> float:
     This is the reconstruction loss, per image, of a decoder that outputs ``p`` for every image whose
     pixel means are ``p``.
     """
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
+    p = check_array(p, "p")
+    if np.any(p < 0) or np.any(p > 1):
+        raise ValueError(f"p must hold pixel means in [0, 1], got values in [{p.min()}, {p.max()}]")
+    p = np.clip(p, 1e-12, 1 - 1e-12)
     return float(-(p * np.log(p) + (1 - p) * np.log1p(-p)).sum())
 
 
@@ -290,8 +287,9 @@ def mean_image_reconstruction(data, num_samples: int = 20_000, seed: int = 0) ->
     ``seed``; its loss is the sum of the pixels' entropies. A model that does no better has
     collapsed: its codes tell the decoder nothing about the image.
     """
-    if num_samples < 2:
-        raise ValueError(f"num_samples must be >= 2, got {num_samples}")
+    check_ground_truth_data(data, needs=("sample_factors", "render"))
+    num_samples = check_int(num_samples, "num_samples", minimum=2)
+    seed = check_int(seed, "seed", minimum=0)
     images = np.asarray(data.render(data.sample_factors(num_samples, seed)), dtype=np.float64)
     if images.min() < 0 or images.max() > 1:
         raise ValueError("data must render images with pixel values in [0, 1] (a Bernoulli likelihood)")
@@ -304,8 +302,10 @@ def collapsed(records: Iterable[Mapping[str, Any]], baseline: float, tolerance: 
     ``baseline``: :func:`mean_image_reconstruction` of the records' data set. Returns one dict per
     such model: ``job_id``, ``model``, ``reconstruction`` and ``kl`` (the last logged training means).
     """
-    if not baseline > 0 or not 0 <= tolerance < 1:
-        raise ValueError(f"baseline must be > 0 and tolerance in [0, 1), got {baseline}, {tolerance}")
+    baseline = check_number(baseline, "baseline", minimum=0, strict=True)
+    tolerance = check_number(tolerance, "tolerance", minimum=0, maximum=1)
+    if tolerance == 1:
+        raise ValueError(f"tolerance must be below 1, got {tolerance}")
     out = []
     for record in finished(records):
         curves = record.get("curves", {})
