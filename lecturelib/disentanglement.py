@@ -152,16 +152,7 @@ def beta_vae_loss(beta: float, objective: str = "beta_vae", warmup_steps: int = 
     if objective not in OBJECTIVES:
         raise ValueError(f"objective={objective!r} is not known; expected one of: {', '.join(OBJECTIVES)}")
     warmup_steps = check_int(warmup_steps, "warmup_steps", minimum=0)
-    inner = vae_loss(objective)
-    if warmup_steps == 0:
-        return single_loss(inner, {"beta": float(beta)})
-
-    def warmed_up(model, batch, hparams, step):
-        out = inner(model, batch, hparams, step)
-        weight = torch.clamp(step / warmup_steps, max=1.0)
-        return {**out, "loss": out["reconstruction"] + weight * out["regularizer"], "warmup": weight}
-
-    return single_loss(warmed_up, {"beta": float(beta)})
+    return single_loss(vae_loss(objective, warmup_steps=warmup_steps), {"beta": float(beta)})
 
 
 def make_dsprites(variant: str = "binary", subset: Mapping[str, Sequence[int]] | None = None) -> DSprites:

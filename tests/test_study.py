@@ -589,3 +589,48 @@ def test_hyperparameters_are_spelled_one_way_in_ids_reports_and_tables(tmp_path)
     run_study([job], cheap_job, tmp_path, workers=1)
     records = load_records(tmp_path)
     assert aggregate(records)[0]["hparams"] == score_table(records, {"mean": "mean"}).hparams[0] == "beta=4,gamma=0.5"
+
+
+def test_a_job_trains_the_architecture_and_warm_up_its_settings_name(monkeypatch, tmp_path):
+    from lecturelib.models import MLPEncoder
+    from lecturelib.models.dsprites_conv import ConvEncoder
+    from lecturelib.study import jobs as J
+
+    grid = study_grid("tiny", methods=("beta_vae", "annealed_vae"), seeds=(0,), num_steps=4, batch_size=4,
+                      architecture="mlp", warmup_steps=4)
+    model, loss, stream, settings = J.training_setup(grid[0], "cpu")
+    assert isinstance(model.encoder, MLPEncoder) and settings["warmup_steps"] == 4
+    history = train(model, loss, stream, num_steps=4, batch_size=4, seed=0, device="cpu", num_logs=4)
+    assert history.train["warmup"] == pytest.approx([0.25, 0.5, 0.75, 1.0])  # min(1, step / warmup_steps)
+    annealed = next(j for j in grid if j.model == "annealed_vae")
+    model, loss, stream, _ = J.training_setup(annealed, "cpu")
+    history = train(model, loss, stream, num_steps=2, batch_size=4, seed=0, device="cpu", num_logs=2)
+    assert "warmup" not in history.train  # its capacity ramp is its warm-up
+    # a job that names no architecture is the conv net the study trained first (its records name none)
+    unnamed = make_grid(["dsprites"], {"beta_vae": [{"beta": 1.0}]}, (0,), {"scale": "tiny"})[0]
+    model, *_ = J.training_setup(unnamed, "cpu")
+    assert isinstance(model.encoder, ConvEncoder)
+    # the kept encoder of an MLP job is rebuilt as an MLP encoder and reproduces the codes
+    images = J.make_dataset("dsprites").render(torch.tensor([[0, 1, 2, 3, 4], [2, 5, 39, 31, 0]]))
+    monkeypatch.setattr(J, "_evaluate", lambda job, model, data, device: (
+        {"code_sum": float(model.encode(images)[0].detach().double().sum())}, {"eval_s": 0.0}))
+    run_study(grid[:1], J.train_and_evaluate, tmp_path, workers=1)
+    record = load_records(tmp_path)[0]
+    encoder = J.load_encoder(tmp_path, record)
+    assert isinstance(encoder, MLPEncoder)
+    with torch.no_grad():
+        assert float(encoder(images)[0].double().sum()) == pytest.approx(record["scores"]["code_sum"], rel=1e-6)
+
+
+def test_factor_vae_trains_its_discriminator_on_the_first_discriminator_batch_latents(monkeypatch):
+    from lecturelib.study import jobs as J
+
+    seen = []
+    original = R.discriminator_loss
+    monkeypatch.setattr(R, "discriminator_loss", lambda d, z, g=None: seen.append(len(z)) or original(d, z, g))
+    grid = study_grid("tiny", methods=("factor_vae",), seeds=(0,), num_steps=2, batch_size=6, discriminator_batch=4)
+    model, loss, stream, settings = J.training_setup(grid[0], "cpu")
+    train(model, loss, stream, num_steps=2, batch_size=6, seed=0, device="cpu", num_logs=2)
+    assert seen == [4, 4]
+    with pytest.raises(ValueError, match="discriminator_batch must be an int >= 2"):
+        J.factor_vae_loss({"gamma": 10.0}, 10, torch.device("cpu"), 0, discriminator_batch=1)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from lecturelib.store import RecordStore
 
 if TYPE_CHECKING:  # the encoder class needs torch models; imported when an encoder is asked for
-    from lecturelib.models.dsprites_conv import ConvEncoder
+    from torch import nn
 
 AGREEMENT = "agreement"
 """Sub-folder of a study folder holding the agreement records (fast against reference mode, chapter 8)."""
@@ -45,7 +45,7 @@ class Study:
         """The record of ``job_id`` (finished, else its last error), or ``None``."""
         return self.store.get(job_id)
 
-    def encoder(self, record: Mapping[str, Any]) -> "ConvEncoder":
+    def encoder(self, record: Mapping[str, Any]) -> "nn.Module":
         """The kept encoder of a finished ``record`` (CPU, eval mode); ``KeyError`` if it kept none."""
         from lecturelib.study.jobs import load_encoder
 

@@ -1,8 +1,9 @@
 """The study's job: train one model of the grid on a dSprites variant, then score it with every metric.
 
 Used by chapter 9 (the Locatello et al. study) through ``python -m lecturelib.study run``. One job
-trains the standard dSprites conv VAE (:func:`lecturelib.models.dsprites_conv_vae`: 4 strided
-convs, dense 256, 10 Gaussian latents, Bernoulli decoder) with one of the six regularisers
+trains the dSprites VAE its settings name (``architecture``: ``"conv"``, the standard conv VAE of
+:func:`lecturelib.models.dsprites_conv_vae`, or ``"mlp"``, chapter 7's fully connected recipe;
+10 Gaussian latents, Bernoulli decoder) with one of the six regularisers
 (:mod:`lecturelib.models.regularizers`) using the shared loop (:func:`lecturelib.training.train`),
 then evaluates the mean of :math:`q(\\mathbf{z}\\mid\\mathbf{x})` as the representation with
 :func:`lecturelib.metrics.evaluate_all` (every disentanglement metric, the unsupervised scores
@@ -25,7 +26,7 @@ from torch import nn
 from lecturelib.config import resolve_device
 from lecturelib.data.dsprites import DSprites
 from lecturelib.models import regularizers as R
-from lecturelib.models.dsprites_conv import ConvEncoder, dsprites_conv_vae
+from lecturelib.models import dsprites_vae
 from lecturelib.study.batched import single_loss, train_stacked
 from lecturelib.study.grid import Job
 from lecturelib.study.settings import EVAL_SETTINGS, job_scale  # noqa: F401 (chapter 9 imports EVAL_SETTINGS from here)
@@ -81,14 +82,20 @@ def make_stream(data: DSprites, n_latents: int, device: torch.device):
     return stream
 
 
-def vae_loss(method: str, discriminator: nn.Module | None = None, dataset_size: int | None = None):
+def vae_loss(method: str, discriminator: nn.Module | None = None, dataset_size: int | None = None,
+             warmup_steps: int = 0):
     """The stacked loss ``loss(model, (x, eps), hparams, step)`` of ``method``: reconstruction + regulariser.
 
     Reconstruction is the Bernoulli negative log-likelihood summed over pixels, averaged over the
     batch; ``z = mu + sigma * eps``. FactorVAE needs its ``discriminator`` (see :func:`factor_vae_loss`).
+    ``warmup_steps > 0`` weighs the regulariser by ``min(1, step / warmup_steps)`` (a linear warm-up,
+    Bowman et al. 2016: the decoder learns to use the latents before the full pressure of the
+    regulariser can switch them off; logged as ``warmup``). AnnealedVAE ignores it: its capacity ramp
+    is its warm-up, and a grid of all six methods shares one ``warmup_steps``.
     """
     if method not in R.METHODS:
         raise ValueError(f"method={method!r} is not known; expected one of: {', '.join(R.METHODS)}")
+    warmup_steps = 0 if method == "annealed_vae" else check_int(warmup_steps, "warmup_steps", minimum=0)
 
     def loss(model: nn.Module, batch, hparams: Mapping[str, torch.Tensor], step: torch.Tensor):
         x, eps = batch[0], batch[-1]
@@ -100,7 +107,10 @@ def vae_loss(method: str, discriminator: nn.Module | None = None, dataset_size: 
         hp = {k: v for k, v in hparams.items() if k in _HPARAMS[method]}
         reg = R.regularizer(method, mu, log_var, z, step=step, discriminator=discriminator,
                             dataset_size=dataset_size, **hp)
-        return {"loss": rec + reg, "reconstruction": rec, "kl": kl, "regularizer": reg}
+        if not warmup_steps:
+            return {"loss": rec + reg, "reconstruction": rec, "kl": kl, "regularizer": reg}
+        weight = torch.clamp(step / warmup_steps, max=1.0)
+        return {"loss": rec + weight * reg, "reconstruction": rec, "kl": kl, "regularizer": reg, "warmup": weight}
 
     return loss
 
@@ -110,27 +120,35 @@ _HPARAMS = {"beta_vae": {"beta"}, "beta_tcvae": {"beta"}, "factor_vae": {"gamma"
             "dip_vae_i": {"lambda_od", "lambda_d"}, "dip_vae_ii": {"lambda_od", "lambda_d"}}
 
 
-def factor_vae_loss(hparams: Mapping[str, float], n_latents: int, device: torch.device, seed: int):
+def factor_vae_loss(hparams: Mapping[str, float], n_latents: int, device: torch.device, seed: int,
+                    warmup_steps: int = 0, discriminator_batch: int | None = None):
     """FactorVAE's ``loss_fn(model, batch)`` for :func:`~lecturelib.training.train`, with its discriminator.
 
     In training mode each call first takes one Adam step of the discriminator (its own optimiser,
     :func:`~lecturelib.models.regularizers.make_discriminator_optimizer`) on this batch's latents
     against their permutation, then returns the VAE's loss with the updated discriminator's TC
     estimate. (``disentanglement_lib`` applies both updates from the same forward pass; here the VAE
-    sees the discriminator one step later, which avoids a second copy of it.)
+    sees the discriminator one step later, which avoids a second copy of it.) ``warmup_steps``: as in
+    :func:`vae_loss`. ``discriminator_batch``: the discriminator trains on the first that many latents of
+    each batch (the batch is drawn uniformly at random, so they are a random sample of it); the VAE's
+    TC estimate still uses the whole batch. ``None`` (default): the whole batch, as in the paper, whose
+    batch is 64. At the recipe's batch of 1,024 the discriminator (six layers of 1,000 units) would
+    cost several times the VAE itself (``benchmarks/study_methods.py``).
     """
+    if discriminator_batch is not None:
+        discriminator_batch = check_int(discriminator_batch, "discriminator_batch", minimum=2)
     torch.manual_seed(seed + 1_000_003)
     discriminator = R.Discriminator(n_latents, R.PAPER_TRAINING["discriminator_hidden"],
                                     R.PAPER_TRAINING["discriminator_layers"]).to(device)
     optimizer = R.make_discriminator_optimizer(discriminator)
     generator = torch.Generator(device=device).manual_seed(seed)
-    inner = single_loss(vae_loss("factor_vae", discriminator), hparams)
+    inner = single_loss(vae_loss("factor_vae", discriminator, warmup_steps=warmup_steps), hparams)
 
     def loss(model: nn.Module, batch):
         if model.training:
             with torch.no_grad():
-                mu, log_var = model.encode(batch[0])
-                z = mu + (0.5 * log_var).exp() * batch[-1]
+                mu, log_var = model.encode(batch[0][:discriminator_batch])
+                z = mu + (0.5 * log_var).exp() * batch[-1][:discriminator_batch]
             d_loss = R.discriminator_loss(discriminator, z, generator)
             optimizer.zero_grad(set_to_none=True)
             d_loss.backward()
@@ -223,7 +241,7 @@ def kept_posteriors(study_folder: str | os.PathLike, record: Mapping[str, Any], 
     return (torch.cat([p[0] for p in parts]).double().numpy(), torch.cat([p[1] for p in parts]).double().numpy())
 
 
-def load_encoder(study_folder: str | os.PathLike, record: Mapping[str, Any]) -> ConvEncoder:
+def load_encoder(study_folder: str | os.PathLike, record: Mapping[str, Any]) -> nn.Module:
     """The trained encoder of a finished study ``record`` whose seed is in :data:`ENCODER_SEEDS` (CPU, eval mode).
 
     Raises ``KeyError`` if the record kept no encoder.
@@ -232,30 +250,56 @@ def load_encoder(study_folder: str | os.PathLike, record: Mapping[str, Any]) -> 
 
     state = RecordStore(study_folder).load_artifact(record, "encoder")
     s = _settings(Job.from_dict(record["config"]))
-    encoder = ConvEncoder(s["n_latents"], make_dataset(record["config"]["dataset"]).channels)
+    encoder = dsprites_vae(s["architecture"], s["n_latents"], make_dataset(record["config"]["dataset"]).channels).encoder
     encoder.load_state_dict(state)
     return encoder.eval()
 
 
+_UNNAMED = {"architecture": "conv", "warmup_steps": 0, "discriminator_batch": None}
+"""What a job whose settings do not name them trains: the conv net, no warm-up, FactorVAE's discriminator
+on the whole batch (the study's models before chapter 7's recipe, whose records name none of them)."""
+
+
 def _settings(job: Job) -> dict[str, Any]:
-    """The job's training settings: its scale's, overridden by its own (``ValueError`` if it names no scale)."""
-    return {**job_scale(job.settings, job.job_id).train, **job.settings}
+    """The job's training settings: its scale's, overridden by :data:`_UNNAMED`, then by its own
+    (``ValueError`` if it names no scale)."""
+    return {**job_scale(job.settings, job.job_id).train, **_UNNAMED, **job.settings}
+
+
+def _model(s: Mapping[str, Any], channels: int, seed: int, device: torch.device) -> nn.Module:
+    return dsprites_vae(s["architecture"], s["n_latents"], channels, seed=seed).to(memory_format=memory_format(device))
+
+
+def _loss(job: Job, s: Mapping[str, Any], device: torch.device):
+    if job.model == "factor_vae":
+        return factor_vae_loss(job.hparams, s["n_latents"], device, job.seed, s["warmup_steps"],
+                               s["discriminator_batch"])
+    return single_loss(vae_loss(job.model, warmup_steps=s["warmup_steps"]), job.hparams)
+
+
+def training_setup(job: Job, device: str | torch.device = "auto") -> tuple[nn.Module, Callable, Callable, dict[str, Any]]:
+    """``(model, loss_fn, stream, settings)``: what :func:`train_and_evaluate` trains for ``job``.
+
+    The freshly initialised model (seeded by the job's seed) on ``device``, its loss for
+    :func:`lecturelib.training.train`, the batch stream (:func:`make_stream`) and the job's training
+    settings (``architecture``, ``num_steps``, ``batch_size``, ``lr``, ``n_latents``, ``warmup_steps``, ...).
+    ``benchmarks/study.py`` times one training step of each method with it.
+    """
+    device = resolve_device(device)
+    s = _settings(job)
+    data = make_dataset(job.dataset)
+    torch.manual_seed(job.seed)
+    model = _model(s, data.channels, job.seed, device).to(device)
+    return model, _loss(job, s, device), make_stream(data, s["n_latents"], device), s
 
 
 def train_and_evaluate(job: Job, device: str | torch.device = "auto") -> dict[str, Any]:
     """Train the job's model alone, evaluate it; return ``{"scores", "curves", "timings"}``."""
     device = resolve_device(device)
-    s = _settings(job)
+    model, loss, stream, s = training_setup(job, device)
     data = make_dataset(job.dataset)
-    torch.manual_seed(job.seed)
-    model = dsprites_conv_vae(s["n_latents"], data.channels, seed=job.seed).to(memory_format=memory_format(device))
-    if job.model == "factor_vae":
-        loss = factor_vae_loss(job.hparams, s["n_latents"], device, job.seed)
-    else:
-        loss = single_loss(vae_loss(job.model), job.hparams)
-    history = train(model, loss, make_stream(data, s["n_latents"], device), num_steps=s["num_steps"],
-                    batch_size=s["batch_size"], lr=s["lr"], seed=job.seed, device=device,
-                    num_logs=NUM_LOGS, progress=False)
+    history = train(model, loss, stream, num_steps=s["num_steps"], batch_size=s["batch_size"], lr=s["lr"],
+                    seed=job.seed, device=device, num_logs=NUM_LOGS, progress=False)
     scores, eval_s = _evaluate(job, model, data, device)
     return {"scores": scores, "curves": _curves(history),
             "timings": {"train_s": round(history.seconds, 3), **eval_s,
@@ -278,9 +322,8 @@ def _run_group(jobs: Sequence[Job], device: str | torch.device = "auto") -> list
         return results
     s = _settings(jobs[0])
     data = make_dataset(jobs[0].dataset)
-    models = [dsprites_conv_vae(s["n_latents"], data.channels, seed=j.seed).to(memory_format=memory_format(device))
-              for j in jobs]
-    histories = train_stacked(models, vae_loss(jobs[0].model), make_stream(data, s["n_latents"], device),
+    models = [_model(s, data.channels, j.seed, device) for j in jobs]
+    histories = train_stacked(models, vae_loss(jobs[0].model, warmup_steps=s["warmup_steps"]), make_stream(data, s["n_latents"], device),
                               hparams=[dict(j.hparams) for j in jobs], seeds=[j.seed for j in jobs],
                               num_steps=s["num_steps"], batch_size=s["batch_size"], lr=s["lr"],
                               num_logs=NUM_LOGS, device=device, progress=False)
