@@ -92,7 +92,7 @@ def code_fingerprint(modules: Sequence[str] = SCORED_WITH, exclude: Sequence[str
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:
-    """16 hex digits of SHA-256 over a model's class name and every tensor of its ``state_dict`` (names, dtypes, shapes, values)."""
+    """16 hex digits of SHA-256 over a model's class name and its ``state_dict`` (names, dtypes, shapes, values)."""
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     digest = hashlib.sha256(type(model).__name__.encode())
@@ -106,7 +106,7 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
 def score_representations(vaes: Mapping[str, torch.nn.Module], *, subset: Mapping[str, Sequence[int]] | None,
                           fast: bool, metrics: Sequence[str], sizes: Mapping[str, int],
                           random_state: int = 0) -> tuple[dict[str, dict[str, float]], Provenance]:
-    """Every metric of ``metrics`` on chapter 8's representations, in fast or reference mode; computed once, then loaded.
+    """Every metric of ``metrics`` on chapter 8's representations, fast or reference mode; computed once, then loaded.
 
     The representations, in table order: the controlled codes :data:`~lecturelib.representations.CONTROLLED`
     (``controlled_encoders(K, random_state)`` of :class:`~lecturelib.representations.FactorObservations`

@@ -19,8 +19,8 @@ What it guarantees that a plain `jupyter-book build` does not:
   cell may take ``BUDGET_FACTOR`` times what the whole chapter took when last measured at this
   scale (at least ``BUDGET_MINIMUM`` seconds), as recorded in ``scripts/chapter_times.yml``; a
   chapter without a measurement at this scale gets ``execute.timeout`` of CONFIG.yml, and
-  ``--cell-timeout`` sets one limit for every cell. While the client waits for a cell, a watchdog samples the CPU time of
-  the kernel and its child processes: a kernel that has used (almost) no CPU and sent no message
+  ``--cell-timeout`` sets one limit for every cell. While the client waits for a cell, a watchdog
+  samples the CPU time of the kernel and its child processes: a kernel that has used (almost) no CPU and sent no message
   for ``--idle-timeout`` seconds is stalled (the reply to the cell was lost, or the kernel
   stopped). The chapter is then executed again from the start, up to ``--retries`` times, and
   after that the build fails with a message naming the chapter, the cell, and whether the kernel
@@ -87,7 +87,7 @@ class Budget:
 
 def chapter_budgets(table: dict, scale: str, names: list[str], *, fallback: float | None,
                     factor: float = BUDGET_FACTOR, minimum: float = BUDGET_MINIMUM) -> dict[str, Budget]:
-    """Each chapter's per-cell limit: ``factor`` times its measured time at ``scale`` in ``table``, at least ``minimum``.
+    """Each chapter's per-cell limit: ``factor`` x its measured time at ``scale`` in ``table``, at least ``minimum``.
 
     ``table`` is the content of ``chapter_times.yml`` (``{scale: {chapter: {"seconds": ...}}}``);
     a chapter without a measured time at ``scale`` gets ``fallback`` (``execute.timeout``).
