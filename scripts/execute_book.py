@@ -572,7 +572,7 @@ def main(argv: list[str]) -> int:
                         help="seconds of an idle kernel, while a cell waits for its reply, before a retry")
     parser.add_argument("--retries", type=int, default=1, help="re-executions of a chapter whose kernel stalled")
     parser.add_argument("--progress", type=float, default=60.0, help="seconds between progress lines")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # notebooks may follow the options
     config = yaml.safe_load(args.config.read_text()) or {}
     execute = config.get("execute", {})
     if execute.get("execute_notebooks") in ("off", False):
