@@ -36,7 +36,8 @@ TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-reco
 help:
 	@echo "make book   - execute every chapter at the default scale and build the site into _build/html"
 	@echo "              (SCALE=tiny|paper builds into _build/scale-NAME/_build/html; OFFLINE=0 uses CDNs;"
-	@echo "              BOOK_JOBS=N chapters executed at a time, default 2)"
+	@echo "              BOOK_JOBS=N chapters executed at a time, default 2; BOOK_RECORD_TIMES=1 records each"
+	@echo "              chapter's time in scripts/chapter_times.yml, which sizes the per-cell limits)"
 	@echo "make pdf    - the whole book as one PDF, _build/latex/book.pdf (needs pdflatex, see README)"
 	@echo "make test   - unit tests, every notebook at the tiny scale (nbval), and a warning-free Sphinx build"
 	@echo "make test-browser - build the site at the tiny scale and check every page in headless Chromium"
@@ -64,13 +65,18 @@ BOOK_CACHE := $(BOOK_OUT)/_build/.jupyter_cache
 BOOK_CONFIG = $(BIN)/python scripts/book_config.py _config.yml $(BOOK_CFG) --scale $(SCALE) --cache $(BOOK_CACHE)
 # The chapters are executed before Sphinx by scripts/execute_book.py, BOOK_JOBS at a time (each
 # kernel gets cores/BOOK_JOBS threads): a line per chapter started and finished, a cell that runs
-# past execute.timeout or a kernel idle for BOOK_IDLE_TIMEOUT seconds while its cell waits for a
-# reply (re-executed once) stops the build naming the chapter and the cell. Sphinx then finds every
-# chapter in the cache and executes nothing.
+# past its chapter's budget (3 x the chapter's time in scripts/chapter_times.yml, at least 300 s;
+# else execute.timeout; BOOK_CELL_TIMEOUT=S for one limit) or a kernel idle for BOOK_IDLE_TIMEOUT
+# seconds while its cell waits for a reply (re-executed once) stops the build naming the chapter
+# and the cell. BOOK_RECORD_TIMES=1 writes the time of each chapter executed into that table.
+# Sphinx then finds every chapter in the cache and executes nothing.
 BOOK_JOBS ?= 2
 BOOK_IDLE_TIMEOUT ?= 180
-EXECUTE = $(BUILD_ENV) $(BIN)/python scripts/execute_book.py $(BOOK_CFG) --cache $(BOOK_CACHE) \
-  --jobs $(BOOK_JOBS) --idle-timeout $(BOOK_IDLE_TIMEOUT)
+BOOK_CELL_TIMEOUT ?=
+BOOK_RECORD_TIMES ?=
+EXECUTE_FLAGS = --scale $(SCALE) --jobs $(BOOK_JOBS) --idle-timeout $(BOOK_IDLE_TIMEOUT) \
+  $(if $(BOOK_CELL_TIMEOUT),--cell-timeout $(BOOK_CELL_TIMEOUT)) $(if $(filter 1,$(BOOK_RECORD_TIMES)),--record-times)
+EXECUTE = $(BUILD_ENV) $(BIN)/python scripts/execute_book.py $(BOOK_CFG) --cache $(BOOK_CACHE) $(EXECUTE_FLAGS)
 # Every build executes the chapters with matplotlib's inline backend, whatever MPLBACKEND the
 # caller has (`make test-browser` passes the tests' Agg, under which plt.show() draws no figure).
 BUILD_ENV = LECTURELIB_SCALE=$(SCALE) MPLBACKEND=module://matplotlib_inline.backend_inline
@@ -94,8 +100,7 @@ pdf: $(STAMP)
 book-nosolutions: $(STAMP) $(if $(filter 1,$(OFFLINE)),offline-assets)
 	$(BIN)/python scripts/book_config.py _config.yml _build/config/nosolutions.yml --scale $(SCALE) --hide-solutions \
 	  --cache $(BOOK_CACHE) $(if $(filter 1,$(OFFLINE)),--offline $(OFFLINE_ASSETS))
-	$(BUILD_ENV) $(BIN)/python scripts/execute_book.py _build/config/nosolutions.yml --cache $(BOOK_CACHE) \
-	  --jobs $(BOOK_JOBS) --idle-timeout $(BOOK_IDLE_TIMEOUT)
+	$(BUILD_ENV) $(BIN)/python scripts/execute_book.py _build/config/nosolutions.yml --cache $(BOOK_CACHE) $(EXECUTE_FLAGS)
 	$(BUILD_ENV) $(BIN)/jupyter-book build . -W --keep-going --config _build/config/nosolutions.yml --path-output _build/nosolutions
 	@# Every file of the site (pages, _sources, downloads, search index) against every solution line.
 	$(BIN)/python -m lecturelib.exercises scan _build/nosolutions/_build/html

@@ -1,7 +1,7 @@
 """Execute the book's chapters before Sphinx, with progress, bounded waits and a shared cache.
 
-Usage: .venv/bin/python scripts/execute_book.py CONFIG.yml --cache DIR [--jobs N]
-       [--cell-timeout S] [--idle-timeout S] [--retries N] [NOTEBOOK ...]
+Usage: .venv/bin/python scripts/execute_book.py CONFIG.yml --cache DIR [--jobs N] [--scale NAME]
+       [--cell-timeout S] [--idle-timeout S] [--retries N] [--record-times] [NOTEBOOK ...]
 
 `make book` runs this step first and `jupyter-book build` second. Each chapter of `_toc.yml`
 (or each NOTEBOOK named) whose code is not yet in the jupyter-cache at DIR is executed with
@@ -14,9 +14,13 @@ What it guarantees that a plain `jupyter-book build` does not:
 
 * **Progress.** One line when a chapter starts, one when it ends (with its time and slowest
   cell), and a line every ``--progress`` seconds naming the cell each running chapter is in.
-* **No silent wait.** A cell that runs past ``--cell-timeout`` seconds fails the build, naming
-  the chapter and the cell. While the client waits for a cell, a watchdog samples the CPU time of
-  the kernel and its child processes: a kernel that has used (almost) no CPU and sent no message
+* **No silent wait.** A cell that runs past its chapter's budget fails the build, naming the
+  chapter, the cell and the budget. The budget is sized from the chapter's measured time: each
+  cell may take ``BUDGET_FACTOR`` times what the whole chapter took when last measured at this
+  scale (at least ``BUDGET_MINIMUM`` seconds), as recorded in ``scripts/chapter_times.yml``; a
+  chapter without a measurement at this scale gets ``execute.timeout`` of CONFIG.yml, and
+  ``--cell-timeout`` sets one limit for every cell. While the client waits for a cell, a watchdog
+  samples the CPU time of the kernel and its child processes: a kernel that has used (almost) no CPU and sent no message
   for ``--idle-timeout`` seconds is stalled (the reply to the cell was lost, or the kernel
   stopped). The chapter is then executed again from the start, up to ``--retries`` times, and
   after that the build fails with a message naming the chapter, the cell, and whether the kernel
@@ -25,9 +29,10 @@ What it guarantees that a plain `jupyter-book build` does not:
 * **Parallel chapters.** ``--jobs N`` kernels at a time; each gets ``cores // N`` threads
   (``LECTURELIB_THREADS``), unless the caller set ``LECTURELIB_THREADS`` or ``OMP_NUM_THREADS``.
 
-The per-cell timeout defaults to ``execute.timeout`` of CONFIG.yml. The time of every cell is
-recorded in ``DIR/../execution_times.json`` (the same folder as the cache), for the next
-build's order and for profiling the chapters.
+The time of every cell is recorded in ``DIR/../execution_times.json`` (the same folder as the
+cache), for the next build's order and for profiling the chapters. ``--record-times`` also writes
+the time of each chapter executed into ``scripts/chapter_times.yml`` (with the date and the
+hardware), which sets the budgets of later builds: run it on a build from an empty cache.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import argparse
 import asyncio
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -53,7 +59,65 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from nbclient.output_widget import OutputWidget
 
 TIMES_FILE = "execution_times.json"
+BUDGETS_FILE = Path(__file__).resolve().parent / "chapter_times.yml"
+# A cell may take this many times its whole chapter's measured time. The times are measured on 2
+# quiet cores, two chapters at a time; on cores shared with as many busy processes (the stall's
+# reproduction) each kernel runs about twice as slowly, and the factor leaves a margin above that.
+BUDGET_FACTOR = 3.0
+BUDGET_MINIMUM = 300.0  # seconds: a kernel start or an import on a starved machine can take minutes
+BUDGETS_HEADER = """\
+# Measured time of each chapter in `make book`, per scale: seconds for the whole chapter, executed
+# from an empty cache by scripts/execute_book.py (two chapters at a time), with the date and the
+# hardware. The execution step lets each cell of a chapter run for at most BUDGET_FACTOR (3) times
+# the chapter's time here, and at least BUDGET_MINIMUM (300) seconds; a chapter without a time at
+# the build's scale gets execute.timeout of _config.yml. Written by
+#   .venv/bin/python scripts/execute_book.py CONFIG --cache DIR --scale NAME --record-times
+# (make book BOOK_RECORD_TIMES=1); `note` says how a time was obtained when not by that command.
+"""
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colours of IPython's tracebacks
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long each cell of one chapter may run, and why (for the log and the failure message)."""
+
+    seconds: float | None  # None: no limit
+    reason: str
+
+
+def chapter_budgets(table: dict, scale: str, names: list[str], *, fallback: float | None,
+                    factor: float = BUDGET_FACTOR, minimum: float = BUDGET_MINIMUM) -> dict[str, Budget]:
+    """Each chapter's per-cell limit: ``factor`` x its measured time at ``scale`` in ``table``, at least ``minimum``.
+
+    ``table`` is the content of ``chapter_times.yml`` (``{scale: {chapter: {"seconds": ...}}}``);
+    a chapter without a measured time at ``scale`` gets ``fallback`` (``execute.timeout``).
+    """
+    measured = (table or {}).get(scale) or {}
+    budgets = {}
+    for name in names:
+        seconds = (measured.get(name) or {}).get("seconds")
+        if seconds is None:
+            budgets[name] = Budget(fallback, f"no measured time of {name} at the {scale} scale in "
+                                             f"{BUDGETS_FILE.name}, so execute.timeout")
+        else:
+            limit = max(minimum, factor * float(seconds))
+            budgets[name] = Budget(limit, f"{factor:g} x {float(seconds):.0f} s, the chapter's time at the {scale} "
+                                          f"scale in {BUDGETS_FILE.name}" + (f", or at least {minimum:.0f} s"
+                                                                             if limit == minimum else ""))
+    return budgets
+
+
+def record_times(path: Path, scale: str, seconds: dict[str, float]) -> None:
+    """Write the measured ``seconds`` of chapters at ``scale`` into the table at ``path`` (date and hardware)."""
+    try:
+        table = yaml.safe_load(path.read_text()) or {}
+    except OSError:
+        table = {}
+    hardware = f"{os.cpu_count()} CPU cores ({platform.machine()})"
+    date = time.strftime("%Y-%m-%d")
+    for name, value in seconds.items():
+        table.setdefault(scale, {})[name] = {"seconds": round(value), "date": date, "hardware": hardware}
+    path.write_text(BUDGETS_HEADER + yaml.safe_dump(table, sort_keys=True))
 
 
 class KernelStalled(Exception):
@@ -285,7 +349,7 @@ def kill_tree(pid: int) -> None:
             pass
 
 
-async def execute_once(path: Path, *, cwd: Path, cell_timeout: float | None, idle_timeout: float,
+async def execute_once(path: Path, *, cwd: Path, budget: Budget, idle_timeout: float,
                        poll: float, cpu_fraction: float, stall_dir: Path | None,
                        env: dict[str, str] | None, progress: dict) -> tuple[nbformat.NotebookNode, Watch]:
     """Execute the notebook at ``path`` once; raise :class:`CellFailure` naming the cell on failure."""
@@ -293,7 +357,7 @@ async def execute_once(path: Path, *, cwd: Path, cell_timeout: float | None, idl
     watch = Watch()
     # record_timing=False, as jupyter-cache's own executor: timestamps in the cells' metadata would
     # change the hash under which myst-nb looks the notebook up.
-    client = WatchedClient(nb, watch, timeout=cell_timeout, allow_errors=False, record_timing=False,
+    client = WatchedClient(nb, watch, timeout=budget.seconds, allow_errors=False, record_timing=False,
                            resources={"metadata": {"path": str(cwd)}})
     client.stall = None
     progress[path.stem] = watch
@@ -315,8 +379,11 @@ async def execute_once(path: Path, *, cwd: Path, cell_timeout: float | None, idl
         raise KernelStalled(failure) from None
     except CellTimeoutError as error:
         raise CellFailure(path.stem, watch.cell_index, watch.cell_source,
-                          f"no reply within the cell timeout of {cell_timeout} s "
-                          f"({str(error).splitlines()[0]})") from None
+                          f"the cell ran past its budget of {budget.seconds:.0f} s ({budget.reason}). "
+                          "If it computes a result that is normally loaded (lecturelib.artifacts), publish "
+                          f"that result (python -m lecturelib.artifacts publish {path.parent.name}/{path.name} "
+                          "--scale SCALE); if the chapter now needs longer, record its time "
+                          "(BOOK_RECORD_TIMES=1) or set BOOK_CELL_TIMEOUT=SECONDS") from None
     except CellExecutionError as error:
         raise CellFailure(path.stem, watch.cell_index, watch.cell_source,
                           f"the cell raised an error:\n{ANSI.sub('', str(error))}") from None
@@ -376,8 +443,13 @@ def kernel_env(jobs: int) -> dict[str, str] | None:
 
 async def execute_book(notebooks: list[Path], cache_dir: Path, *, jobs: int, cell_timeout: float | None,
                        idle_timeout: float, retries: int, poll: float = 5.0, cpu_fraction: float = 0.01,
-                       progress_every: float = 60.0) -> list[CellFailure]:
-    """Execute every notebook not yet in the jupyter-cache at ``cache_dir``; return the failures."""
+                       progress_every: float = 60.0, budgets: dict[str, Budget] | None = None,
+                       executed: dict[str, float] | None = None) -> list[CellFailure]:
+    """Execute every notebook not yet in the jupyter-cache at ``cache_dir``; return the failures.
+
+    Each chapter's cells may run for ``budgets[chapter]`` (:func:`chapter_budgets`), or else for
+    ``cell_timeout`` seconds. ``executed``, if given, receives the seconds of each chapter executed.
+    """
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
@@ -410,12 +482,15 @@ async def execute_book(notebooks: list[Path], cache_dir: Path, *, jobs: int, cel
     stall_dir = cache_dir.parent / "stalls"
 
     async def one(path: Path) -> None:
+        budget = (budgets or {}).get(path.stem) or Budget(cell_timeout, "the cell timeout")
         async with semaphore:
             for attempt in range(retries + 1):
-                log(f"{path.stem}: started" + (f" (attempt {attempt + 1})" if attempt else ""))
+                limit = f"{budget.seconds:.0f} s per cell" if budget.seconds is not None else "no cell limit"
+                log(f"{path.stem}: started" + (f" (attempt {attempt + 1})" if attempt else "")
+                    + f", {limit} ({budget.reason})")
                 start = time.monotonic()
                 try:
-                    nb, watch = await execute_once(path, cwd=path.parent, cell_timeout=cell_timeout,
+                    nb, watch = await execute_once(path, cwd=path.parent, budget=budget,
                                                    idle_timeout=idle_timeout, poll=poll,
                                                    cpu_fraction=cpu_fraction, stall_dir=stall_dir,
                                                    env=env, progress=progress)
@@ -432,6 +507,8 @@ async def execute_book(notebooks: list[Path], cache_dir: Path, *, jobs: int, cel
                     log(f"FAILED {failure}")
                     return
                 seconds = time.monotonic() - start
+                if executed is not None:
+                    executed[path.stem] = seconds
                 cache.cache_notebook_bundle(
                     CacheBundleIn(nb, str(path.resolve()), data={"execution_seconds": seconds}),
                     check_validity=False, overwrite=True)
@@ -485,23 +562,37 @@ def main(argv: list[str]) -> int:
                              "source, the current folder)")
     parser.add_argument("--cache", type=Path, required=True, help="the jupyter-cache folder myst-nb reads")
     parser.add_argument("--jobs", type=int, default=1, help="chapters executed at a time")
-    parser.add_argument("--cell-timeout", type=float, help="seconds a cell may run (default: execute.timeout)")
+    parser.add_argument("--scale", default=os.environ.get("LECTURELIB_SCALE") or "default",
+                        help="the scale the chapters run at, for their measured times (default: $LECTURELIB_SCALE)")
+    parser.add_argument("--cell-timeout", type=float,
+                        help=f"seconds any cell may run (default: each chapter's budget from {BUDGETS_FILE.name})")
+    parser.add_argument("--record-times", action="store_true",
+                        help=f"write the time of each chapter executed into {BUDGETS_FILE.name}")
     parser.add_argument("--idle-timeout", type=float, default=180.0,
                         help="seconds of an idle kernel, while a cell waits for its reply, before a retry")
     parser.add_argument("--retries", type=int, default=1, help="re-executions of a chapter whose kernel stalled")
     parser.add_argument("--progress", type=float, default=60.0, help="seconds between progress lines")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # notebooks may follow the options
     config = yaml.safe_load(args.config.read_text()) or {}
     execute = config.get("execute", {})
     if execute.get("execute_notebooks") in ("off", False):
         log("execution is off in the configuration; nothing to execute")
         return 0
-    cell_timeout = args.cell_timeout if args.cell_timeout is not None else execute.get("timeout")
     notebooks = [p.resolve() for p in args.notebooks] or toc_notebooks(Path.cwd())
+    if args.cell_timeout is not None:
+        budgets = {p.stem: Budget(args.cell_timeout, "--cell-timeout") for p in notebooks}
+    else:
+        table = yaml.safe_load(BUDGETS_FILE.read_text()) if BUDGETS_FILE.is_file() else {}
+        budgets = chapter_budgets(table, args.scale, [p.stem for p in notebooks], fallback=execute.get("timeout"))
     start = time.monotonic()
+    executed: dict[str, float] = {}
     failures = asyncio.run(execute_book(notebooks, args.cache.resolve(), jobs=max(1, args.jobs),
-                                        cell_timeout=cell_timeout, idle_timeout=args.idle_timeout,
-                                        retries=args.retries, progress_every=args.progress))
+                                        cell_timeout=execute.get("timeout"), idle_timeout=args.idle_timeout,
+                                        retries=args.retries, progress_every=args.progress, budgets=budgets,
+                                        executed=executed))
+    if args.record_times and executed:
+        record_times(BUDGETS_FILE, args.scale, executed)
+        log(f"recorded the times of {', '.join(sorted(executed))} at the {args.scale} scale in {BUDGETS_FILE}")
     if failures:
         print("\nThe book was not built; these chapters could not be executed:", file=sys.stderr)
         for failure in failures:

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 from jupyter_cache import get_cache
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from execute_book import execute_book, kernel_env, toc_notebooks  # noqa: E402
+from execute_book import (BUDGETS_FILE, chapter_budgets, execute_book, kernel_env,  # noqa: E402
+                          record_times, toc_notebooks)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGSTOP is POSIX")
 
@@ -135,3 +137,52 @@ def test_output_widgets_send_their_state_to_the_kernel_only_between_cells(tmp_pa
     states = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"].values()
     outputs = [o for s in states if s["model_name"] == "OutputModel" for o in s["state"]["outputs"]]
     assert any("x is 3" in o.get("text", "") for o in outputs)  # the saved page still shows the output
+
+
+def test_a_cell_past_its_chapters_budget_fails_fast_naming_the_chapter_the_cell_and_the_budget(tmp_path):
+    path = notebook(tmp_path / "08_slow.ipynb", "x = 1", "import time\ntime.sleep(600)", "print('never')")
+    budgets = chapter_budgets({"default": {"08_slow": {"seconds": 1}}}, "default", ["08_slow"],
+                              fallback=3600, factor=2, minimum=5)
+    start = time.monotonic()
+    # a sleeping kernel is not stalled within the idle timeout here: only the budget can stop it
+    failures = run([path], tmp_path / ".jupyter_cache", budgets=budgets, idle_timeout=600)
+    assert time.monotonic() - start < 90
+    assert len(failures) == 1
+    message = str(failures[0])
+    assert message.startswith("08_slow: cell 2 (`import time`): the cell ran past its budget of 5 s")
+    assert "the chapter's time at the default scale" in message and "BOOK_CELL_TIMEOUT" in message
+
+
+def test_budgets_are_sized_from_each_chapters_measured_time_at_the_scale():
+    table = {"default": {"08_x": {"seconds": 200}, "02_y": {"seconds": 10}}, "tiny": {"08_x": {"seconds": 40}}}
+    names = ["08_x", "02_y", "05_z"]
+    default = chapter_budgets(table, "default", names, fallback=3600, factor=3, minimum=300)
+    assert default["08_x"].seconds == 600 and "3 x 200 s" in default["08_x"].reason
+    assert default["02_y"].seconds == 300 and "at least 300 s" in default["02_y"].reason
+    assert default["05_z"].seconds == 3600 and "no measured time of 05_z" in default["05_z"].reason
+    assert chapter_budgets(table, "tiny", names, fallback=None)["08_x"].seconds == 300
+    assert chapter_budgets(table, "paper", names, fallback=None)["08_x"].seconds is None
+
+
+def test_recorded_times_keep_the_other_measurements_and_set_the_next_budgets(tmp_path):
+    path = tmp_path / "chapter_times.yml"
+    path.write_text(yaml.safe_dump({"default": {"01_a": {"seconds": 50, "note": "by hand"}}}))
+    record_times(path, "default", {"02_b": 123.4})
+    record_times(path, "tiny", {"01_a": 12.0})
+    table = yaml.safe_load(path.read_text())
+    assert table["default"]["01_a"] == {"seconds": 50, "note": "by hand"}
+    assert table["default"]["02_b"]["seconds"] == 123 and table["default"]["02_b"]["hardware"]
+    assert table["tiny"]["01_a"]["seconds"] == 12
+    assert path.read_text().startswith("# Measured time of each chapter")
+    assert chapter_budgets(table, "default", ["02_b"], fallback=None, factor=3, minimum=1)["02_b"].seconds == 369
+
+
+def test_the_table_of_chapter_times_names_chapters_of_the_book_at_known_scales():
+    from lecturelib.config import SCALES
+
+    table = yaml.safe_load(BUDGETS_FILE.read_text())
+    chapters = {p.stem for p in toc_notebooks(ROOT)}
+    for scale, measured in table.items():
+        assert scale in SCALES, scale
+        assert set(measured) <= chapters, sorted(set(measured) - chapters)
+        assert all(entry["seconds"] > 0 and entry["date"] and entry["hardware"] for entry in measured.values())
