@@ -15,16 +15,21 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lecturelib.models.regularizers import METHODS
-from lecturelib.disentanglement import beta_sweep
-from lecturelib.study.grid import study_grid
-from lecturelib.study.jobs import training_setup
-from lecturelib.training import train
+import torch  # noqa: E402
+
+from lecturelib.benchmarks import save_values  # noqa: E402
+from lecturelib.disentanglement import beta_sweep  # noqa: E402
+from lecturelib.models.regularizers import METHODS  # noqa: E402
+from lecturelib.study.grid import study_grid  # noqa: E402
+from lecturelib.study.jobs import training_setup  # noqa: E402
+from lecturelib.training import train  # noqa: E402
 
 _RECIPE = beta_sweep("default")[1]
 SETUPS = {"conv, batch 64": {"architecture": "conv", "batch_size": 64, "lr": 5e-4, "warmup_steps": 0},
@@ -63,9 +68,11 @@ def main() -> None:
     print(f"device: CPU, {args.threads} thread(s); training images/s per model (rendering included), "
           f"median of {args.repeats} alternating rounds")
     print(f"{'method':<14}" + "".join(f"{name:>38}" for name in SETUPS))
+    medians = {method: {name: statistics.median(rates[method, name]) for name in SETUPS} for method in METHODS}
     for method in METHODS:
-        medians = [statistics.median(rates[method, name]) for name in SETUPS]
-        print(f"{method:<14}" + "".join(f"{m:>38,.0f}" for m in medians))
+        print(f"{method:<14}" + "".join(f"{medians[method][name]:>38,.0f}" for name in SETUPS))
+    save_values({"threads": args.threads, "steps": args.steps, "repeats": args.repeats,
+                 "images_per_second": medians})  # {method: {setup: median images/s}}
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def test_shipped_results_load_with_weights_only():
     assert shipped
     for path in shipped:
         value, provenance = artifacts.load(path)
-        assert "state_dict" in value and provenance.key == path.stem
+        assert isinstance(value, dict) and provenance.key == path.stem  # models and chapter 8's score tables
 
 
 def test_stored_files_are_readable_by_the_group(store):
