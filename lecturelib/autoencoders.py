@@ -17,7 +17,8 @@ saturates at 0 or 1) and :func:`squared_error` ``0.5 * sum (x_hat - x)^2``. Spar
 autoencoder (chapter 3): :func:`gaussian_noise`, :func:`masking_noise`, :func:`salt_and_pepper`.
 :func:`autoencoder_loss` builds the ``loss_fn(model, batch)`` that :func:`lecturelib.training.train`
 expects from all of these. :func:`energy_by_data_direction` measures where inputs lie relative to the
-directions the training data explore (chapter 2: why noise is not copied).
+directions the training data explore (chapter 2: why noise is not copied); :func:`filter_roughness`
+how noise-like a model's filters are (chapter 3).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ __all__ = [
     "relative_code_error",
     "reconstruction_errors",
     "energy_by_data_direction",
+    "filter_roughness",
 ]
 
 ACTIVATIONS: tuple[str, ...] = ("linear", "relu", "sigmoid", "tanh")
@@ -549,3 +551,27 @@ def energy_by_data_direction(data: np.ndarray, probes: np.ndarray, faint: float 
     energy = (probes @ V) ** 2 / norms[:, None]  # each probe's share along each direction; rows sum to 1
     return {"used": float(energy[:, ~is_faint].sum(1).mean()), "faint": float(energy[:, is_faint].sum(1).mean()),
             "never": float(energy[:, never].sum(1).mean()), "faint_directions": V[:, is_faint]}
+
+
+def filter_roughness(W: np.ndarray | torch.Tensor, image_shape: tuple[int, int]) -> np.ndarray:
+    """Roughness ``||grad w||^2 / ||w||^2`` of each filter, one per row of ``W`` ``(n_filters, h * w)``.
+
+    The filter is seen as an image of ``image_shape``; ``||grad w||^2`` sums its squared differences
+    between horizontal and vertical neighbours. White noise scores ``2 (2 - 1/h - 1/w)`` in
+    expectation (about 3.9 for 28x28), a constant image 0. Chapter 3 compares the filters of a
+    plain and a denoising autoencoder with it. Returns ``(n_filters,)``.
+    """
+    W = np.asarray(W.detach().cpu() if isinstance(W, torch.Tensor) else W, dtype=np.float64)
+    if (not isinstance(image_shape, tuple) or len(image_shape) != 2
+            or not all(isinstance(n, (int, np.integer)) and n >= 2 for n in image_shape)):
+        raise ValueError(f"image_shape must be a pair of ints (height, width), each at least 2, got {image_shape!r}")
+    height, width = image_shape
+    if W.ndim != 2 or W.shape[1] != height * width:
+        raise ValueError(f"W must have shape (n_filters, {height * width}) for image_shape {image_shape}, got {W.shape}")
+    check_finite(W, "W")
+    images = W.reshape(-1, height, width)
+    energy = (images ** 2).sum((1, 2))
+    if not np.all(energy > 0):
+        raise ValueError("W must not have an all-zero filter (its roughness is undefined)")
+    gradient_energy = (np.diff(images, axis=2) ** 2).sum((1, 2)) + (np.diff(images, axis=1) ** 2).sum((1, 2))
+    return gradient_energy / energy

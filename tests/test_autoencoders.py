@@ -319,3 +319,31 @@ def test_energy_by_data_direction_rejects_bad_input():
         ae.energy_by_data_direction(np.ones((4, 3)), np.ones((2, 3)), faint=1.5)
     with pytest.raises(ValueError, match="non-zero norm"):
         ae.energy_by_data_direction(np.ones((4, 3)), np.zeros((2, 3)))
+
+
+# ------------------------------------------------------------------ filter roughness (chapter 3)
+def test_filter_roughness_of_white_noise_is_its_expectation():
+    rng = np.random.default_rng(0)
+    height, width = 28, 20
+    roughness = ae.filter_roughness(rng.normal(size=(2000, height * width)), (height, width))
+    assert roughness.shape == (2000,)
+    assert roughness.mean() == pytest.approx(2 * (2 - 1 / height - 1 / width), rel=0.01)
+
+
+def test_filter_roughness_of_constant_and_checkerboard_filters():
+    height, width = 4, 6
+    checkerboard = (-1.0) ** np.add.outer(np.arange(height), np.arange(width))   # every neighbour differs by 2
+    W = np.stack([np.full(height * width, 3.0), checkerboard.ravel()])
+    assert ae.filter_roughness(torch.from_numpy(W), (height, width)) == pytest.approx(
+        [0.0, 4 * (2 - 1 / height - 1 / width)])
+
+
+def test_filter_roughness_rejects_bad_input():
+    with pytest.raises(ValueError, match="W must have shape"):
+        ae.filter_roughness(np.ones((3, 10)), (3, 3))
+    with pytest.raises(ValueError, match="image_shape"):
+        ae.filter_roughness(np.ones((3, 9)), (9,))
+    with pytest.raises(ValueError, match="all-zero filter"):
+        ae.filter_roughness(np.zeros((2, 9)), (3, 3))
+    with pytest.raises(ValueError, match="W contains 1 NaN"):
+        ae.filter_roughness(np.array([[np.nan] + [1.0] * 8]), (3, 3))

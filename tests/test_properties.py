@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from lecturelib import sparse_coding as sc
+from lecturelib.autoencoders import filter_roughness
 from lecturelib.data.dsprites import DSprites
 from lecturelib.data.mnist import downsample, make_loader
 from lecturelib.data.toy import noisy_circle
@@ -225,6 +226,21 @@ def test_gradient_samples_name_a_bad_number_of_samples(num_samples):
     f = quadratic_objective(torch.ones(2))
     with pytest.raises(ValueError, match="num_samples"):
         gradient_samples(f, torch.zeros(2), torch.zeros(2), num_samples)
+
+
+@given(st.integers(2, 5), st.integers(2, 5), st.integers(1, 4), st.integers(0, 2**32 - 1), st.floats(1e-3, 1e3))
+def test_filter_roughness_lies_in_zero_to_eight_and_ignores_the_scale(height, width, n_filters, seed, scale):
+    W = np.random.default_rng(seed).normal(size=(n_filters, height * width))
+    roughness = filter_roughness(W, (height, width))
+    # ||grad w||^2 <= 8 ||w||^2: the largest eigenvalue of a grid's Laplacian is below 8
+    assert roughness.shape == (n_filters,) and np.all((roughness >= 0) & (roughness < 8))
+    assert np.allclose(filter_roughness(scale * W, (height, width)), roughness)
+
+
+@given(st.sampled_from([(3,), (1, 4), (2.0, 2), "ab", None]))
+def test_filter_roughness_names_a_bad_image_shape(image_shape):
+    with pytest.raises(ValueError, match="image_shape"):
+        filter_roughness(np.ones((2, 4)), image_shape)
 
 
 # ------------------------------------------------------------------------ metrics

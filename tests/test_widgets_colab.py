@@ -76,9 +76,9 @@ def test_chapter_widgets_build_with_colabs_ipywidgets(path, colab_report):
 
 
 def test_the_skeletons_reach_every_chapter_with_widgets(colab_report):
-    """Control: the chapters that use ipywidgets are found (all but the reparametrisation chapter)."""
+    """Control: the chapters that use ipywidgets are found (every chapter has a widget)."""
     with_widgets = {name for name, chapter in colab_report["chapters"].items() if chapter["statements"]}
-    assert len(with_widgets) >= 8, sorted(with_widgets)
+    assert with_widgets == {path.name for path in NOTEBOOKS}, sorted(with_widgets)
 
 
 def test_pinned_ipywidgets_builds_the_same_widgets(colab_report, pinned_report):
