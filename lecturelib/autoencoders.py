@@ -17,8 +17,11 @@ saturates at 0 or 1) and :func:`squared_error` ``0.5 * sum (x_hat - x)^2``. Spar
 autoencoder (chapter 3): :func:`gaussian_noise`, :func:`masking_noise`, :func:`salt_and_pepper`.
 :func:`autoencoder_loss` builds the ``loss_fn(model, batch)`` that :func:`lecturelib.training.train`
 expects from all of these. :func:`energy_by_data_direction` measures where inputs lie relative to the
-directions the training data explore (chapter 2: why noise is not copied); :func:`filter_roughness`
-how noise-like a model's filters are (chapter 3).
+directions the training data explore (chapter 2: why noise is not copied), :func:`edge_weight`
+where on the image a direction lies, and :func:`filter_roughness` how noise-like a model's filters
+are (chapter 3). Chapter 2's analyses: :func:`dead_units` (ReLU code units that
+never fire), :func:`copy_test` (does a model reconstruct letters as well as digits?) and
+:func:`steps_to_reach` (how many ISTA steps match a LISTA network's error).
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ __all__ = [
     "reconstruction_errors",
     "energy_by_data_direction",
     "filter_roughness",
+    "edge_weight",
+    "dead_units",
+    "copy_test",
+    "steps_to_reach",
 ]
 
 ACTIVATIONS: tuple[str, ...] = ("linear", "relu", "sigmoid", "tanh")
@@ -530,7 +537,8 @@ def energy_by_data_direction(data: np.ndarray, probes: np.ndarray, faint: float 
     (below it) and, among the faint ones, directions the data *never* vary in (below ``1e-6`` times
     the largest). Returns ``{"used", "faint", "never"}``, each the mean over the probes ``(m, d)`` of
     the share of a probe's squared norm along that set (``used + faint = 1``), and
-    ``"faint_directions"``: the faint right singular vectors as columns ``(d, n_faint)``.
+    ``"faint_directions"`` and ``"used_directions"``: the faint and the used right singular vectors
+    as columns, ``(d, n_faint)`` and ``(d, d - n_faint)``.
     """
     data = np.asarray(data, dtype=np.float64)
     probes = np.asarray(probes, dtype=np.float64)
@@ -550,7 +558,8 @@ def energy_by_data_direction(data: np.ndarray, probes: np.ndarray, faint: float 
     never = singular < 1e-6 * singular.max()
     energy = (probes @ V) ** 2 / norms[:, None]  # each probe's share along each direction; rows sum to 1
     return {"used": float(energy[:, ~is_faint].sum(1).mean()), "faint": float(energy[:, is_faint].sum(1).mean()),
-            "never": float(energy[:, never].sum(1).mean()), "faint_directions": V[:, is_faint]}
+            "never": float(energy[:, never].sum(1).mean()), "faint_directions": V[:, is_faint],
+            "used_directions": V[:, ~is_faint]}
 
 
 def filter_roughness(W: np.ndarray | torch.Tensor, image_shape: tuple[int, int]) -> np.ndarray:
@@ -575,3 +584,91 @@ def filter_roughness(W: np.ndarray | torch.Tensor, image_shape: tuple[int, int])
         raise ValueError("W must not have an all-zero filter (its roughness is undefined)")
     gradient_energy = (np.diff(images, axis=2) ** 2).sum((1, 2)) + (np.diff(images, axis=1) ** 2).sum((1, 2))
     return gradient_energy / energy
+
+
+def edge_weight(directions: np.ndarray, width: int) -> np.ndarray:
+    """Share of each direction's squared norm on the pixels within ``width`` of the image's edge.
+
+    ``directions`` ``(d, m)`` holds ``m`` directions as columns over the ``d = side * side`` pixels of
+    a square image (row-major). Returns ``(m,)`` shares in [0, 1]. A direction spread evenly over
+    the pixels, ``np.ones((d, 1))``, gives the fraction of pixels near the edge: the reference that
+    "mostly near the edge" is measured against (chapter 2).
+    """
+    directions = np.asarray(directions, dtype=np.float64)
+    if directions.ndim != 2:
+        raise ValueError(f"directions must have shape (n_pixels, n_directions), got {directions.shape}")
+    side = math.isqrt(directions.shape[0])
+    if side * side != directions.shape[0]:
+        raise ValueError(f"directions must have a square number of rows (pixels), got {directions.shape[0]}")
+    width = check_int(width, "width", minimum=1)
+    norms = (directions ** 2).sum(0)
+    if not np.all(norms > 0):
+        raise ValueError("every direction must have a non-zero norm")
+    row, col = np.divmod(np.arange(side * side), side)
+    to_edge = np.minimum.reduce([row, col, side - 1 - row, side - 1 - col])
+    return (directions[to_edge < width] ** 2).sum(0) / norms
+
+
+def dead_units(codes: np.ndarray) -> np.ndarray:
+    """Indices of the code units that are exactly zero on every sample of ``codes`` ``(n_samples, n_code)``.
+
+    A ReLU unit whose pre-activation is negative on all the data outputs zero and gets no gradient,
+    so once dead it stays dead (chapter 2).
+    """
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[0] == 0:
+        raise ValueError(f"codes must have shape (n_samples, n_code) with n_samples >= 1, got {codes.shape}")
+    return np.flatnonzero((codes == 0).all(0))
+
+
+def copy_test(reconstruct: Callable[[np.ndarray], np.ndarray], digits: np.ndarray, letters: np.ndarray, *,
+              level: float = 0.95, n_boot: int = 2000, random_state: int = 0) -> dict[str, float]:
+    """Does a model reconstruct inputs it never saw (letters) as well as those it was trained on (digits)?
+
+    ``reconstruct`` maps images ``(n, d)`` to reconstructions ``(n, d)``. The relative error of an image is
+    ``||x_hat - x||^2 / ||x||^2``. Returns the mean relative errors ``"digits"`` and ``"letters"``, their
+    ``"ratio"`` (letters / digits), and a bootstrap interval ``"ratio_low"``, ``"ratio_high"`` at ``level``
+    (digits and letters resampled independently, ``n_boot`` times): a model that has learned the identity
+    has a ratio near 1 or below, one that has learned digits a ratio above 1 (chapters 2 and 4).
+    """
+    check_number(level, "level", minimum=0, maximum=1, strict=True)
+    n_boot = check_int(n_boot, "n_boot", minimum=1)
+    errors = {}
+    for name, X in (("digits", digits), ("letters", letters)):
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or len(X) < 2:
+            raise ValueError(f"{name} must have shape (n_samples, n_features) with n_samples >= 2, got {X.shape}")
+        energy = (X.astype(np.float64) ** 2).sum(1)
+        if not np.all(energy > 0):
+            raise ValueError(f"every image in {name} must have a non-zero norm")
+        errors[name] = ((np.asarray(reconstruct(X), dtype=np.float64) - X) ** 2).sum(1) / energy
+    rng = np.random.default_rng(random_state)
+    boot = [errors["letters"][rng.integers(0, len(errors["letters"]), (n_boot, len(errors["letters"])))].mean(1),
+            errors["digits"][rng.integers(0, len(errors["digits"]), (n_boot, len(errors["digits"])))].mean(1)]
+    low, high = np.quantile(boot[0] / boot[1], [(1 - level) / 2, (1 + level) / 2])
+    digits_mean, letters_mean = float(errors["digits"].mean()), float(errors["letters"].mean())
+    return {"digits": digits_mean, "letters": letters_mean, "ratio": letters_mean / digits_mean,
+            "ratio_low": float(low), "ratio_high": float(high)}
+
+
+def steps_to_reach(ks: np.ndarray, errors: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Steps an iterative method needs to reach each of ``targets``, read off its error curve.
+
+    ``errors[i]`` is the error after ``ks[i]`` steps (``ks`` increasing, ``errors`` decreasing, both
+    positive); the curve is interpolated linearly in log-log coordinates, where ISTA's is nearly
+    straight. A target above ``errors[0]`` needs ``ks[0]`` steps or fewer and gets ``ks[0]``; one
+    below ``errors[-1]`` is not reached within ``ks[-1]`` steps and gets ``inf`` (chapter 2: the ISTA
+    steps that match a LISTA network's error).
+    """
+    ks, errors = np.asarray(ks, dtype=np.float64), np.asarray(errors, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.float64)
+    if ks.ndim != 1 or ks.shape != errors.shape or len(ks) < 2:
+        raise ValueError(f"ks and errors must be 1-D of one length >= 2, got {ks.shape} and {errors.shape}")
+    if not (np.all(ks > 0) and np.all(np.diff(ks) > 0)):
+        raise ValueError("ks must be positive and increasing")
+    if not (np.all(errors > 0) and np.all(np.diff(errors) < 0)):
+        raise ValueError("errors must be positive and decreasing")
+    if not np.all(targets > 0):
+        raise ValueError("targets must be positive")
+    steps = np.exp(np.interp(np.log(targets), np.log(errors[::-1]), np.log(ks[::-1])))
+    return np.where(targets < errors[-1], np.inf, steps)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Ellipse
 
 from lecturelib.validation import check_array, check_int, check_number
 
@@ -353,4 +354,28 @@ def annotated_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: lis
     ax.grid(False)
     if title:
         ax.set_title(title)
+    return ax
+
+
+def posterior_ellipses(mu: np.ndarray, sigma: np.ndarray, *, colors=None, n_std: float = 1.0,
+                       ax: plt.Axes | None = None, **ellipse_options) -> plt.Axes:
+    """Draw each diagonal Gaussian q(h|x) = N(mu, diag sigma^2) of a 2-D latent space as an ellipse.
+
+    ``mu``, ``sigma`` ``(n_samples, 2)``: means and standard deviations; the ellipse has half-axes
+    ``n_std * sigma`` along the coordinate axes (a diagonal covariance is axis-aligned). ``colors``:
+    one colour per sample, or ``None`` for the first of the palette. Chapter "Variational autoencoders".
+    """
+    mu, sigma = np.asarray(mu, dtype=float), np.asarray(sigma, dtype=float)
+    if mu.ndim != 2 or mu.shape[1] != 2 or sigma.shape != mu.shape:
+        raise ValueError(f"mu and sigma must have one shape (n_samples, 2), got {mu.shape} and {sigma.shape}")
+    if not np.all(sigma > 0):
+        raise ValueError("sigma must be positive")
+    if ax is None:
+        _, ax = plt.subplots()
+    colors = [PALETTE[0]] * len(mu) if colors is None else list(colors)
+    options = {"fill": False, "linewidth": 1.0, "alpha": 0.8} | ellipse_options
+    for (x, y), (sx, sy), color in zip(mu, sigma, colors):
+        ax.add_patch(Ellipse((x, y), 2 * n_std * sx, 2 * n_std * sy, edgecolor=color, **options))
+    ax.update_datalim(np.concatenate([mu - n_std * sigma, mu + n_std * sigma]))
+    ax.autoscale_view()
     return ax

@@ -33,7 +33,8 @@ __all__ = [
     "standard_normal_log_prob", "diagonal_gaussian_log_prob", "log_likelihood",
     "log_weights", "elbo", "elbo_loss", "iwae_bound", "PPCA",
     "GaussianLayer", "sample_chain", "chain_log_prob", "hierarchical_elbo",
-    "make_fast_loss",
+    "make_fast_loss", "kl_per_latent", "active_units", "diagonal_elbo", "optimize_posterior",
+    "independent_pixels_log_likelihood",
 ]
 
 
@@ -447,6 +448,114 @@ def iwae_bound(model: VAE, x: Tensor, num_samples: int = 100, *, chunk_size: int
         chunks.append(terms["log_px_given_h"] + terms["log_prior"] - terms["log_q"])
     log_w = torch.cat(chunks)
     return torch.logsumexp(log_w, dim=0) - math.log(num_samples)
+
+
+# --------------------------------------------------------------------------------------------
+# Looking at q(h|x): per-latent KL, active units, the amortization gap (chapter 4)
+# --------------------------------------------------------------------------------------------
+
+def _check_diagonal_q(mu: Tensor, log_var: Tensor) -> None:
+    _check_tensors(mu=mu, log_var=log_var)
+    if mu.ndim != 2 or mu.shape != log_var.shape or mu.shape[0] == 0:
+        raise ValueError(f"mu and log_var must have one shape (n_samples, n_latents) with n_samples >= 1, "
+                         f"got {tuple(mu.shape)} and {tuple(log_var.shape)}")
+
+
+def kl_per_latent(mu: Tensor, log_var: Tensor) -> Tensor:
+    """Each latent's share of the KL to the prior, averaged over the samples: ``(n_latents,)`` nats.
+
+    ``mu``, ``log_var`` ``(n_samples, n_latents)`` are q(h|x)'s parameters. For a diagonal q the KL to
+    N(0, I) is a sum over latents, so the shares add up to the mean KL term of the ELBO. A latent
+    whose share is near zero keeps q at the prior for every x: it carries no information about x.
+    """
+    _check_diagonal_q(mu, log_var)
+    return 0.5 * (log_var.exp() + mu.pow(2) - 1.0 - log_var).mean(0)
+
+
+def active_units(mu: Tensor, threshold: float = 0.01) -> Tensor:
+    """Which latents the encoder uses: ``Var_x(E_q[h_j | x]) > threshold``, boolean ``(n_latents,)``.
+
+    ``mu`` ``(n_samples, n_latents)`` holds the posterior means of data samples. Burda et al. (2016)
+    call a latent *active* when its posterior mean varies across the data by more than 0.01 (the
+    prior's variance is 1); an inactive latent decodes the same for every input.
+    """
+    _check_tensors(mu=mu)
+    if mu.ndim != 2 or mu.shape[0] < 2:
+        raise ValueError(f"mu must have shape (n_samples, n_latents) with n_samples >= 2, got {tuple(mu.shape)}")
+    threshold = check_number(threshold, "threshold", minimum=0)
+    return mu.var(0) > threshold
+
+
+def diagonal_elbo(model: VAE, x: Tensor, mu: Tensor, log_var: Tensor, *, num_samples: int = 1,
+                  generator: torch.Generator | None = None) -> Tensor:
+    """The ELBO of each row of ``x`` for a *given* q = N(mu, diag exp(log_var)), not the encoder's.
+
+    ``mu``, ``log_var`` ``(n_samples, n_latents)``; the decoder and the prior are ``model``'s. Monte
+    Carlo over ``num_samples`` reparametrized draws for the reconstruction, closed-form KL. Returns
+    ``(n_samples,)`` nats; differentiable in ``mu`` and ``log_var``.
+    """
+    _check_x(model, x)
+    _check_diagonal_q(mu, log_var)
+    if mu.shape != (x.shape[0], model.n_latents):
+        raise ValueError(f"mu must have shape ({x.shape[0]}, {model.n_latents}), got {tuple(mu.shape)}")
+    h = reparametrize(mu, log_var, num_samples, generator=generator)
+    return log_likelihood(x, model.decode(h), model.likelihood).mean(0) - gaussian_kl(mu, log_var)
+
+
+def optimize_posterior(model: VAE, x: Tensor, *, num_steps: int = 500, num_samples: int = 8, lr: float = 0.01,
+                       seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Per-datapoint variational inference: the diagonal q that maximises each row's ELBO.
+
+    Starts from the encoder's ``(mu, log_var)`` for ``x`` and takes ``num_steps`` Adam steps (learning
+    rate ``lr``) on the ELBO, estimated with ``num_samples`` draws, over q's parameters only; the
+    decoder is left unchanged (its parameters get no gradient). Returns ``(mu, log_var)``, each
+    ``(n_samples, n_latents)``, detached. Its ELBO minus the encoder's is the *amortization gap*
+    (Cremer et al. 2018): what one network for all x loses against a q fitted to each x (chapter 4).
+    """
+    _check_x(model, x)
+    if model.covariance != "diagonal":
+        raise ValueError("optimize_posterior needs a model with covariance='diagonal'")
+    num_steps = check_int(num_steps, "num_steps", minimum=1)
+    num_samples = check_int(num_samples, "num_samples", minimum=1)
+    lr = check_number(lr, "lr", minimum=0, strict=True)
+    with torch.no_grad():
+        mu, log_var = (t.detach().clone() for t in model.encode(x))
+    mu.requires_grad_(True)
+    log_var.requires_grad_(True)
+    generator = torch.Generator(device=mu.device).manual_seed(seed)
+    optimizer = torch.optim.Adam([mu, log_var], lr=lr)
+    flags = [p.requires_grad for p in model.parameters()]
+    try:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for _ in range(num_steps):
+            loss = -diagonal_elbo(model, x, mu, log_var, num_samples=num_samples, generator=generator).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        for p, flag in zip(model.parameters(), flags):
+            p.requires_grad_(flag)
+    return mu.detach(), log_var.detach()
+
+
+def independent_pixels_log_likelihood(X_train: Tensor, X: Tensor) -> Tensor:
+    """Exact log p(x) of binary images under independent Bernoulli pixels fitted to ``X_train``.
+
+    Each pixel's probability is its frequency in ``X_train`` ``(n_train, n_features)`` with one 1 and
+    one 0 added (Laplace's rule), so that a pixel never on in training does not give log 0. Returns
+    ``(n_samples,)`` nats for binary ``X`` ``(n_samples, n_features)``: the likelihood of the best
+    model without latents (up to the smoothing), a reference a VAE's ELBO must beat (chapter 4).
+    """
+    _check_tensors(X_train=X_train, X=X)
+    for name, value in (("X_train", X_train), ("X", X)):
+        if value.ndim != 2 or value.shape[0] == 0 or not bool(((value == 0) | (value == 1)).all()):
+            raise ValueError(f"{name} must be binary (0 or 1) of shape (n_samples, n_features), got {tuple(value.shape)}")
+    if X.shape[1] != X_train.shape[1]:
+        raise ValueError(f"X must have {X_train.shape[1]} features like X_train, got {X.shape[1]}")
+    p = (X_train.double().sum(0) + 1) / (X_train.shape[0] + 2)
+    X = X.double()
+    return (X * p.log() + (1 - X) * torch.log1p(-p)).sum(1)
 
 
 # --------------------------------------------------------------------------------------------

@@ -347,3 +347,90 @@ def test_filter_roughness_rejects_bad_input():
         ae.filter_roughness(np.zeros((2, 9)), (3, 3))
     with pytest.raises(ValueError, match="W contains 1 NaN"):
         ae.filter_roughness(np.array([[np.nan] + [1.0] * 8]), (3, 3))
+# ------------------------------------------------------------------ chapter 2's analyses
+def test_energy_by_data_direction_splits_space_into_used_and_faint_directions():
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((50, 3)) @ np.eye(3, 6)  # the data vary in the first 3 of 6 coordinates
+    shares = ae.energy_by_data_direction(data, rng.standard_normal((4, 6)))
+    used, faint = shares["used_directions"], shares["faint_directions"]
+    assert used.shape == (6, 3) and faint.shape == (6, 3)
+    assert np.allclose(np.abs(used[3:]), 0, atol=1e-8) and np.allclose(np.abs(faint[:3]), 0, atol=1e-8)
+
+
+def test_edge_weight_of_border_interior_and_uniform_directions():
+    side, width = 6, 1
+    border = np.zeros((side, side))
+    border[0, :] = 1
+    interior = np.zeros((side, side))
+    interior[2:4, 2:4] = 1
+    shares = ae.edge_weight(np.stack([border.ravel(), interior.ravel(), np.ones(side * side)], 1), width)
+    assert shares[0] == pytest.approx(1.0) and shares[1] == pytest.approx(0.0)
+    assert shares[2] == pytest.approx(20 / 36)  # a uniform direction: the fraction of border pixels
+    assert ae.edge_weight(-3 * border.reshape(-1, 1), width)[0] == pytest.approx(1.0)  # sign and scale free
+
+
+def test_edge_weight_rejects_bad_input():
+    with pytest.raises(ValueError, match="square number"):
+        ae.edge_weight(np.ones((5, 2)), 1)
+    with pytest.raises(ValueError, match="width"):
+        ae.edge_weight(np.ones((4, 2)), 0)
+    with pytest.raises(ValueError, match="non-zero norm"):
+        ae.edge_weight(np.zeros((4, 1)), 1)
+
+
+def test_dead_units_finds_units_zero_on_every_sample():
+    codes = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    codes[1, 2] = 0.5
+    assert ae.dead_units(codes).tolist() == [0]
+    assert ae.dead_units(np.ones((3, 4))).size == 0
+    with pytest.raises(ValueError, match="codes"):
+        ae.dead_units(np.ones(3))
+
+
+def test_dead_units_of_a_relu_code_with_a_unit_that_cannot_fire():
+    model = ae.Autoencoder(5, 3, code_activation="relu")
+    with torch.no_grad():
+        model.encoder[0].weight[1] = 0.0
+        model.encoder[0].bias[1] = -1.0  # pre-activation -1 on every input
+    codes = model.encode(torch.rand(20, 5)).detach().numpy()
+    assert 1 in ae.dead_units(codes).tolist()
+
+
+def test_copy_test_identity_and_mean_models():
+    rng = np.random.default_rng(0)
+    digits, letters = rng.random((40, 9)) + 0.5, rng.random((12, 9))
+    shrink = ae.copy_test(lambda X: 0.9 * X, digits, letters)  # the same relative error, 0.01, on every image
+    assert shrink["digits"] == pytest.approx(0.01) and shrink["letters"] == pytest.approx(0.01)
+    assert shrink["ratio_low"] == pytest.approx(1) and shrink["ratio_high"] == pytest.approx(1)
+    mean = digits.mean(0)
+    summary = ae.copy_test(lambda X: np.broadcast_to(mean, X.shape), digits, letters, random_state=1)
+    expected_letters = (((letters - mean) ** 2).sum(1) / (letters ** 2).sum(1)).mean()
+    assert summary["letters"] == pytest.approx(expected_letters)
+    assert summary["ratio"] == pytest.approx(summary["letters"] / summary["digits"])
+    assert 1 < summary["ratio_low"] < summary["ratio"] < summary["ratio_high"]  # letters far from the digits' mean
+
+
+def test_copy_test_rejects_bad_input():
+    with pytest.raises(ValueError, match="letters"):
+        ae.copy_test(lambda X: X, np.ones((3, 4)), np.ones((1, 4)))
+    with pytest.raises(ValueError, match="digits"):
+        ae.copy_test(lambda X: X, np.zeros((3, 4)), np.ones((3, 4)))
+    with pytest.raises(ValueError, match="n_boot"):
+        ae.copy_test(lambda X: X, np.ones((3, 4)), np.ones((3, 4)), n_boot=0)
+
+
+def test_steps_to_reach_inverts_a_power_law():
+    ks = np.array([1, 10, 100, 1000])
+    errors = 1.0 / ks  # error = 1 / k: reaching error e takes 1 / e steps
+    steps = ae.steps_to_reach(ks, errors, np.array([0.05, 0.002, 2.0, 1e-4]))
+    assert steps[:2] == pytest.approx([20, 500])
+    assert steps[2] == 1 and steps[3] == np.inf  # above the curve: the first k; below it: not reached
+
+
+def test_steps_to_reach_rejects_curves_that_do_not_fall():
+    with pytest.raises(ValueError, match="errors"):
+        ae.steps_to_reach([1, 2], [0.5, 0.6], [0.1])
+    with pytest.raises(ValueError, match="ks"):
+        ae.steps_to_reach([2, 1], [0.5, 0.4], [0.1])
+    with pytest.raises(ValueError, match="targets"):
+        ae.steps_to_reach([1, 2], [0.5, 0.4], [0.0])

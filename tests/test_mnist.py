@@ -119,3 +119,31 @@ def test_downsample_averages_blocks():
         downsample(X, 3)
     with pytest.raises(ValueError, match="X must have shape"):
         downsample(np.zeros(16), 2)
+
+
+def test_binarize_is_seeded_binary_and_keeps_the_mean():
+    from lecturelib.data.mnist import binarize
+
+    X = np.full((2000, 3), 0.3, dtype=np.float32)
+    X[:, 1], X[:, 2] = 0.0, 1.0
+    B = binarize(X, random_state=1)
+    assert B.dtype == np.float32 and set(np.unique(B)) <= {0.0, 1.0}
+    assert np.array_equal(B, binarize(X, random_state=1))
+    assert abs(B[:, 0].mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / 2000)
+    assert B[:, 1].max() == 0 and B[:, 2].min() == 1
+    with pytest.raises(ValueError, match="X must hold"):
+        binarize(X + 1)
+
+
+def test_binarized_batches_draws_fresh_binary_batches():
+    import torch
+
+    from lecturelib.data.mnist import binarized_batches
+
+    draw = binarized_batches(np.full((10, 50), 0.5, dtype=np.float32))
+    generator = torch.Generator().manual_seed(0)
+    (first,), (second,) = draw(8, generator), draw(8, generator)
+    assert first.shape == (8, 50) and set(first.unique().tolist()) <= {0.0, 1.0}
+    assert not torch.equal(first, second)  # a new binarization on every call
+    with pytest.raises(ValueError, match="X must have shape"):
+        binarized_batches(np.full((3, 4), 2.0))

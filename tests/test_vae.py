@@ -7,6 +7,7 @@ from torch.distributions import MultivariateNormal, Normal, kl_divergence
 from lecturelib.estimators import (estimate_gradient, estimator_variance, gradient_samples,
                                    quadratic_expectation_gradient, quadratic_objective)
 from lecturelib.models import ConvDecoder, ConvEncoder, dsprites_conv_vae
+from lecturelib import vae as vae_lib
 from lecturelib.training import train
 from lecturelib.vae import (PPCA, VAE, GaussianLayer, chain_log_prob, elbo, elbo_loss, gaussian_kl,
                             hierarchical_elbo, iwae_bound, kl_to_prior, log_likelihood, log_weights, make_fast_loss,
@@ -365,3 +366,77 @@ def test_estimator_variance_falls_like_one_over_n_and_baseline_helps():
         gradient_samples(f, mu, log_var, 3, "score", baseline=float("nan"))
     with pytest.raises(ValueError, match="num_repeats"):
         estimator_variance(f, mu, log_var, [1], num_repeats=1.5)
+
+
+# ------------------------------------------------------------------ looking at q(h|x) (chapter 4)
+def test_kl_per_latent_adds_up_to_the_kl_term_and_is_zero_at_the_prior():
+    torch.manual_seed(0)
+    mu, log_var = torch.randn(30, 4), torch.randn(30, 4)
+    mu[:, 2], log_var[:, 2] = 0.0, 0.0  # latent 2 is the prior for every x
+    shares = vae_lib.kl_per_latent(mu, log_var)
+    assert shares.shape == (4,) and shares[2] == 0
+    assert torch.allclose(shares.sum(), vae_lib.gaussian_kl(mu, log_var).mean())
+    with pytest.raises(ValueError, match="mu and log_var"):
+        vae_lib.kl_per_latent(mu, log_var[:, :3])
+
+
+def test_active_units_uses_the_variance_of_the_posterior_means():
+    mu = torch.zeros(100, 3)
+    mu[:, 0] = torch.linspace(-1, 1, 100)   # variance about 0.34
+    mu[:, 1] = torch.linspace(-0.1, 0.1, 100)  # variance about 0.0034
+    assert vae_lib.active_units(mu).tolist() == [True, False, False]
+    assert vae_lib.active_units(mu, threshold=0.001).tolist() == [True, True, False]
+    with pytest.raises(ValueError, match="threshold"):
+        vae_lib.active_units(mu, threshold=-1)
+
+
+def test_diagonal_elbo_at_the_encoders_q_is_the_elbo():
+    torch.manual_seed(0)
+    model = vae_lib.mlp_vae(6, 2, hidden=(8,))
+    x = torch.rand(5, 6).round()
+    mu, log_var = model.encode(x)
+    ours = vae_lib.diagonal_elbo(model, x, mu, log_var, num_samples=3, generator=torch.Generator().manual_seed(1))
+    reference = vae_lib.elbo(model, x, num_samples=3, generator=torch.Generator().manual_seed(1))["elbo"]
+    assert torch.allclose(ours, reference)
+    with pytest.raises(ValueError, match="mu must have shape"):
+        vae_lib.diagonal_elbo(model, x, mu[:, :1], log_var[:, :1])
+
+
+def test_optimize_posterior_reaches_the_exact_posterior_of_a_linear_gaussian_model():
+    # pPCA with orthogonal W has a diagonal posterior, so the per-datapoint optimum is the exact posterior
+    g = torch.Generator().manual_seed(0)
+    W = torch.linalg.qr(torch.randn(5, 2, generator=g, dtype=torch.float64))[0] * torch.tensor([2.0, 1.0], dtype=torch.float64)
+    ppca = vae_lib.PPCA(W, torch.zeros(5, dtype=torch.float64), sigma=0.5)
+    X = ppca.sample(6, generator=g)
+    A, c = ppca.posterior_map()
+    model = ppca.as_vae(A=A * 0.5, c=c + 0.3, q_cov=torch.eye(2, dtype=torch.float64))  # a poor encoder
+    model.covariance = "diagonal"
+    model.encoder = _DiagonalFromFull(model.encoder)
+    before = [p.clone() for p in model.parameters()]
+    mu, log_var = vae_lib.optimize_posterior(model, X, num_steps=1500, num_samples=16, lr=0.02, seed=0)
+    post_mean, post_cov = ppca.posterior(X)
+    assert torch.allclose(mu, post_mean, atol=0.05)
+    assert torch.allclose(log_var.exp(), torch.diagonal(post_cov, dim1=-2, dim2=-1), rtol=0.15)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the model is left unchanged
+
+
+class _DiagonalFromFull(torch.nn.Module):
+    """Wraps an encoder returning (mu, scale_tril) as one returning (mu, log of the diagonal variances)."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x):
+        mu, scale_tril = self.encoder(x)
+        return mu, torch.diagonal(scale_tril @ scale_tril.transpose(-1, -2), dim1=-2, dim2=-1).log()
+
+
+def test_independent_pixels_log_likelihood_is_exact():
+    X_train = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 1.0]])
+    X = torch.tensor([[1.0, 0.0]])
+    p = torch.tensor([4 / 6, 4 / 6])  # (3 + 1) / (4 + 2) for both pixels
+    expected = torch.log(p[0]) + torch.log(1 - p[1])
+    assert torch.allclose(vae_lib.independent_pixels_log_likelihood(X_train, X), expected.double().reshape(1))
+    with pytest.raises(ValueError, match="binary"):
+        vae_lib.independent_pixels_log_likelihood(X_train, torch.full((1, 2), 0.5))

@@ -5,6 +5,8 @@
 - ``subset="full"`` with ``download=True`` fetches the standard IDX files once (on Colab, say),
   caches them on disk and parses them with :func:`read_idx`.
 - :func:`load_digits_8x8` is scikit-learn's 1,797 8x8 digits, a tiny alternative.
+- :func:`binarize` and :func:`binarized_batches` turn grey levels into binary pixels, fixed or
+  afresh for every batch, so that a Bernoulli likelihood is a real probability of the data.
 
 Images come back flattened, float32 in [0, 1], shape ``(n_samples, n_features)``.
 Used by the autoencoder, VAE and evaluation chapters.
@@ -170,6 +172,37 @@ def split(X: np.ndarray, y: np.ndarray, test_size: float | int = 0.2,
     if len(X) != len(y):
         raise ValueError(f"X and y must have the same number of samples, got {len(X)} and {len(y)}")
     return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
+
+
+def binarize(X: np.ndarray, random_state: int = 0) -> np.ndarray:
+    """One binary image per grey image: pixel ``x_k`` becomes 1 with probability ``x_k``.
+
+    ``X`` ``(n_samples, n_features)`` in [0, 1]; returns float32 of the same shape, seeded. A fixed
+    binarization of the test digits, against which log-likelihoods are reported (chapter 4).
+    """
+    X = np.asarray(X, dtype=np.float32)
+    if not np.all((X >= 0) & (X <= 1)):
+        raise ValueError("X must hold grey levels in [0, 1] (no NaN)")
+    rng = np.random.default_rng(check_int(random_state, "random_state", minimum=0))
+    return (rng.random(X.shape) < X).astype(np.float32)
+
+
+def binarized_batches(X: np.ndarray):
+    """Dynamic binarization: a ``data(batch_size, generator)`` source for :func:`lecturelib.training.train`.
+
+    Each call draws ``batch_size`` rows of ``X`` ``(n_samples, n_features)`` (grey levels in [0, 1])
+    uniformly at random and binarizes them afresh, so a model trained for many epochs sees new
+    binary images each time (chapter 4). Returns a one-tensor tuple ``(batch_size, n_features)``.
+    """
+    X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    if X.ndim != 2 or len(X) == 0 or not bool(((X >= 0) & (X <= 1)).all()):
+        raise ValueError(f"X must have shape (n_samples, n_features) with grey levels in [0, 1], got {tuple(X.shape)}")
+
+    def draw(batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor]:
+        rows = X[torch.randint(len(X), (batch_size,), generator=generator)]
+        return ((torch.rand(rows.shape, generator=generator) < rows).float(),)
+
+    return draw
 
 
 def make_loader(*arrays: np.ndarray | torch.Tensor, batch_size: int = 128, shuffle: bool = True,
