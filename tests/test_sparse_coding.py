@@ -290,7 +290,7 @@ def test_polish_on_the_right_support_is_the_exact_lasso_solution():
     G, b = torch.from_numpy(D @ D.T), torch.from_numpy(X @ D.T)
     H, solved = sc._polish(G, b, torch.from_numpy(start), lam, max_support=16)
     H = H.numpy()
-    assert solved.all()
+    np.testing.assert_array_equal(solved.numpy(), (H_sk != 0).any(1))  # an empty support has nothing to solve
     np.testing.assert_allclose(H, H_sk, atol=1e-8)
     assert sc.duality_gap(X, D, H, lam) <= 1e-12 * sc.lasso_objective(X, D, H, lam)
 
@@ -309,13 +309,13 @@ def test_polish_skips_supports_it_cannot_solve():
 
 
 @pytest.mark.parametrize("solver", [sc.ista, sc.fista])
-@pytest.mark.parametrize("lam", [0.02, 0.2, 1.0])
+@pytest.mark.parametrize("lam", [0.05, 0.3, 1.0])
 def test_polish_certifies_sklearns_objective_in_fewer_iterations(solver, lam):
-    X, D = problem(80, 16, 48, seed=9)
+    X, D = problem(60, 16, 32, seed=9)
     reference = sc.lasso_objective(X, D, sklearn_lasso_codes(X, D, lam), lam)
     plain = solver(X, D, lam, stop="gap", tol=1e-6, max_iter=50_000, polish=False, return_info=True)[1]
     H, info = solver(X, D, lam, stop="gap", tol=1e-6, max_iter=50_000, return_info=True)
-    assert info.converged and info.relative_gap <= 1e-6
+    assert plain.converged and info.converged and info.relative_gap <= 1e-6
     assert sc.duality_gap(X, D, H, lam) <= 1e-6 * sc.lasso_objective(X, D, H, lam)
     assert sc.lasso_objective(X, D, H, lam) == pytest.approx(reference, rel=1e-6)
     assert info.mean_iterations < plain.mean_iterations
