@@ -209,6 +209,41 @@ def _gap_rows(X: torch.Tensor, D: torch.Tensor, H: torch.Tensor, lam: float
     return primal, (primal - dual).clamp_min(0)
 
 
+def _polish(G: torch.Tensor, b: torch.Tensor, H: torch.Tensor, lam: float, max_support: int
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Solve each sample's optimality equations on its current support and signs (a Newton step).
+
+    ``G = D D^T`` ``(m, m)``, ``b = X D^T`` ``(n, m)``, ``H`` ``(n, m)``. A Lasso solution with support
+    :math:`S` and signs :math:`\\mathbf{s}` satisfies :math:`G_{SS}\\mathbf{h}_S = \\mathbf{b}_S -
+    \\lambda\\mathbf{s}_S`: once the iterations have found :math:`S` and :math:`\\mathbf{s}`, this
+    linear system gives the exact solution, where the gradient steps would only approach it linearly.
+    Returns the candidate codes and a mask of the samples whose system was solved (support non-empty,
+    at most ``max_support`` atoms, :math:`G_{SS}` positive definite). Whether a candidate is better is
+    for the caller to decide (its objective), as a wrong support gives a wrong solution.
+    """
+    support = H != 0
+    sizes = support.sum(1)
+    solvable = (sizes > 0) & (sizes <= max_support)
+    candidate = torch.zeros_like(H)
+    rows = torch.nonzero(solvable).flatten()
+    if rows.numel() == 0:
+        return candidate, solvable
+    width = int(sizes[rows].max())  # host sync; the systems are padded to the largest support
+    # The support's atoms first (a stable sort keeps their order), then padding atoms outside it.
+    order = torch.argsort(support[rows].to(torch.int8), dim=1, descending=True, stable=True)[:, :width]
+    inside = torch.arange(width, device=H.device) < sizes[rows, None]
+    both = inside[:, :, None] & inside[:, None, :]
+    eye = torch.eye(width, dtype=H.dtype, device=H.device)
+    system = torch.where(both, G[order[:, :, None], order[:, None, :]], eye)  # padding: identity rows
+    rhs = torch.where(inside, b[rows].gather(1, order) - lam * torch.sign(H[rows].gather(1, order)), 0.0)
+    factor, info = torch.linalg.cholesky_ex(system)
+    solution = torch.cholesky_solve(rhs[:, :, None], factor)[:, :, 0]
+    solution = torch.where(inside & (info == 0)[:, None], solution, 0.0)
+    candidate[rows] = H.new_zeros(rows.numel(), H.shape[1]).scatter(1, order, solution)
+    solvable[rows] = info == 0
+    return candidate, solvable
+
+
 def duality_gap(X: A, D: Array, H: Array, lam: float, *, reduction: Literal["mean", "sum", "none"] = "mean"):
     """Duality gap of the Lasso at ``H``: an upper bound on ``objective(H) - objective(H*)``.
 
@@ -248,7 +283,7 @@ class SolverInfo:
 
 
 def _solve(X: A, D: Array, lam: float, *, accelerated: bool, max_iter: int, tol: float,
-           stop: str, check_every: int, H0: Array | None, history: bool, restart: bool,
+           stop: str, check_every: int, H0: Array | None, history: bool, restart: bool, polish: bool,
            lipschitz: float | None, device: str | torch.device | None, return_info: bool):
     lam = check_number(lam, "lam", minimum=0)
     max_iter = check_int(max_iter, "max_iter", minimum=1)
@@ -284,6 +319,10 @@ def _solve(X: A, D: Array, lam: float, *, accelerated: bool, max_iter: int, tol:
         B_all = -(Xt @ Dt.T)
     else:
         DT = Dt.T.contiguous()
+    polish = bool(polish) and stop == "gap"
+    if polish:
+        G = G if use_gram else Dt @ Dt.T
+        max_support = min(Dt.shape)  # a larger support makes G_SS singular
 
     if H is None:
         H = Xt.new_zeros(n_samples, n_atoms)
@@ -301,6 +340,8 @@ def _solve(X: A, D: Array, lam: float, *, accelerated: bool, max_iter: int, tol:
     if stop == "gap":
         Y, T = H.clone(), t.clone()  # the momentum state of every sample, frozen or not
         primal_rows, gap_rows = Xt.new_zeros(n_samples), Xt.new_zeros(n_samples)
+        if polish:  # the signs of every code at the previous check, to tell a support that has settled
+            last_signs = torch.zeros(n_samples, n_atoms, dtype=torch.int8, device=Xt.device)
     frozen_primal = Xt.new_zeros(())  # summed objective of the frozen samples, for the history
     trace = Xt.new_empty(max_iter) if history else None
     previous = None
@@ -330,9 +371,31 @@ def _solve(X: A, D: Array, lam: float, *, accelerated: bool, max_iter: int, tol:
             trace[k - 1] = (frozen_primal + _objective_rows(Xa, Dt, Ha, lam).sum()) / n_samples
         if stop != "none" and (k % check_every == 0 or k == max_iter):
             if stop == "gap":
-                primal_rows[active], gap_rows[active] = _gap_rows(Xa, Dt, Ha, lam)
-                H[active], Y[active], T[active] = Ha, Ya, t
+                primal_a, gap_a = _gap_rows(Xa, Dt, Ha, lam)
+                primal_rows[active] = primal_a
                 total = primal_rows.sum()
+                if polish:
+                    # A sample whose signs did not change since the last check has probably found its
+                    # support: solve for the exact solution on it, and keep that if its objective is lower.
+                    signs = torch.sign(Ha).to(torch.int8)
+                    settled = (signs == last_signs[active]).all(1) & (gap_a > 0.5 * tol * total / n_samples)
+                    last_signs[active] = signs
+                    rows = torch.nonzero(settled).flatten()
+                    if rows.numel() > 0:  # host sync
+                        b = -Ba[rows] if use_gram else Xa[rows] @ DT
+                        candidate, solved = _polish(G, b, Ha[rows], lam, max_support)
+                        primal_c, gap_c = _gap_rows(Xa[rows], Dt, candidate, lam)
+                        better = solved & (primal_c < primal_a[rows])
+                        take = rows[better]
+                        Ha = Ha.index_put((take,), candidate[better])
+                        Ya = Ya.index_put((take,), candidate[better])  # and restart its momentum
+                        t = t.index_put((take,), t.new_ones(()))
+                        primal_a = primal_a.index_put((take,), primal_c[better])
+                        gap_a = gap_a.index_put((take,), gap_c[better])
+                        primal_rows[active] = primal_a
+                        total = primal_rows.sum()
+                gap_rows[active] = gap_a
+                H[active], Y[active], T[active] = Ha, Ya, t
                 relative_gap = float(gap_rows.sum() / total.clamp_min(torch.finfo(Xt.dtype).tiny))  # host sync
                 if relative_gap <= tol:
                     converged = True
@@ -375,7 +438,7 @@ def _solve(X: A, D: Array, lam: float, *, accelerated: bool, max_iter: int, tol:
 def ista(X: A, D: Array, lam: float, *, max_iter: int = 1000, tol: float = 1e-6,
          stop: Literal["objective", "gap", "none"] = "objective", check_every: int = 10,
          H0: Array | None = None, history: bool = False, lipschitz: float | None = None,
-         device: str | torch.device | None = None, return_info: bool = False):
+         polish: bool = True, device: str | torch.device | None = None, return_info: bool = False):
     """Sparse codes of all samples by ISTA (proximal gradient), batched over samples.
 
     Each step is a gradient step on :math:`\\tfrac12\\lVert\\mathbf{x}-\\mathbf{h}D\\rVert^2` with step
@@ -402,6 +465,12 @@ def ista(X: A, D: Array, lam: float, *, max_iter: int = 1000, tol: float = 1e-6,
         raises ``ValueError`` when a cheap lower bound on :math:`L_D` already shows it, and
         ``FloatingPointError`` after the loop when the final objective is more than ten times the
         initial one (never for the computed :math:`L_D`).
+    polish : with ``stop="gap"``, at each check solve every unfinished sample whose signs have not
+        changed since the previous check exactly on its support (the optimality equations
+        :math:`G_{SS}\\mathbf{h}_S = \\mathbf{b}_S - \\lambda\\,\\operatorname{sign}(\\mathbf{h}_S)`, with
+        :math:`G = DD^\\top`, :math:`\\mathbf{b} = \\mathbf{x}D^\\top`) and keep the result where its
+        objective is lower. The gradient steps find the support long before they reach a 1e-6 gap on
+        it; the solve then finishes the sample in one step. Ignored for the other stops.
     device : ``None`` computes where ``X`` lives (CPU for numpy); ``"auto"``, ``"cpu"``, ``"cuda"``.
     return_info : also return a :class:`SolverInfo`.
 
@@ -411,14 +480,14 @@ def ista(X: A, D: Array, lam: float, *, max_iter: int = 1000, tol: float = 1e-6,
         ``X``; and ``info`` when ``return_info=True``.
     """
     return _solve(X, D, lam, accelerated=False, max_iter=max_iter, tol=tol, stop=stop,
-                  check_every=check_every, H0=H0, history=history, restart=False,
+                  check_every=check_every, H0=H0, history=history, restart=False, polish=polish,
                   lipschitz=lipschitz, device=device, return_info=return_info)
 
 
 def fista(X: A, D: Array, lam: float, *, max_iter: int = 1000, tol: float = 1e-6,
           stop: Literal["objective", "gap", "none"] = "objective", check_every: int = 10,
           H0: Array | None = None, history: bool = False, restart: bool = False,
-          lipschitz: float | None = None, device: str | torch.device | None = None,
+          lipschitz: float | None = None, polish: bool = True, device: str | torch.device | None = None,
           return_info: bool = False):
     """Sparse codes by FISTA (Beck & Teboulle 2009): ISTA's step taken from an extrapolated point.
 
@@ -431,7 +500,7 @@ def fista(X: A, D: Array, lam: float, *, max_iter: int = 1000, tol: float = 1e-6
     sparse problems. Other parameters and the return value as in :func:`ista`.
     """
     return _solve(X, D, lam, accelerated=True, max_iter=max_iter, tol=tol, stop=stop,
-                  check_every=check_every, H0=H0, history=history, restart=restart,
+                  check_every=check_every, H0=H0, history=history, restart=restart, polish=polish,
                   lipschitz=lipschitz, device=device, return_info=return_info)
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.decomposition import sparse_encode
+from sklearn.linear_model import Lasso
 
 from lecturelib import sparse_coding as sc
 from lecturelib.data.patches import image_patches, zca_whitening
@@ -98,7 +99,9 @@ def test_duality_gap_certifies_the_objective():
 def test_gap_stop_freezes_converged_samples_and_still_certifies(solver):
     X, D = problem(60, 16, 32, seed=5)
     X[::2] = 0  # an all-zero code is optimal for these: they must leave the batch at the first check
-    H, info = solver(X, D, 0.2, stop="gap", tol=1e-8, max_iter=50_000, history=True, return_info=True)
+    # without the polish, so that the iterates are the plain ones compared with below
+    H, info = solver(X, D, 0.2, stop="gap", tol=1e-8, max_iter=50_000, history=True, polish=False,
+                     return_info=True)
     assert info.converged and info.mean_iterations < 0.6 * info.n_iter
     np.testing.assert_array_equal(H[::2], 0)
     assert sc.duality_gap(X, D, H, 0.2) <= 1e-8 * sc.lasso_objective(X, D, H, 0.2)
@@ -271,3 +274,57 @@ def test_an_overflowing_dictionary_raises_a_value_error(solver):
         solver(X, D * 1e200, 0.1)
     with pytest.raises(ValueError, match="D is too large"):
         sc.lipschitz_constant(D * 1e200)
+
+
+def sklearn_lasso_codes(X, D, lam):
+    """Each sample's code from scikit-learn's Lasso, whose objective is 1/(2 n) ||y - A w||^2 + alpha ||w||_1
+    with n the rows of A = D^T (our n_features): alpha = lam / n_features gives our objective divided by n."""
+    lasso = Lasso(alpha=lam / D.shape[1], fit_intercept=False, tol=1e-12, max_iter=100_000)
+    return lasso.fit(D.T, X.T).coef_  # one target per sample: coef_ is (n_samples, n_atoms)
+
+
+def test_polish_on_the_right_support_is_the_exact_lasso_solution():
+    X, D = problem(40, 16, 32, seed=7)
+    lam = 0.2
+    H_sk = sklearn_lasso_codes(X, D, lam)
+    # any point with the solution's signs gives the solution in one solve
+    start = np.sign(H_sk) * np.random.default_rng(0).uniform(0.1, 2.0, H_sk.shape)
+    G, b = torch.from_numpy(D @ D.T), torch.from_numpy(X @ D.T)
+    H, solved = sc._polish(G, b, torch.from_numpy(start), lam, max_support=16)
+    H = H.numpy()
+    np.testing.assert_array_equal(solved.numpy(), (H_sk != 0).any(1))  # an empty support has nothing to solve
+    np.testing.assert_allclose(H, H_sk, atol=1e-8)
+    assert sc.duality_gap(X, D, H, lam) <= 1e-12 * sc.lasso_objective(X, D, H, lam)
+
+
+def test_polish_skips_supports_it_cannot_solve():
+    X, D = problem(5, 6, 10, seed=8)
+    G = D @ D.T
+    G[1], G[:, 1] = G[0], G[:, 0]  # atom 1 repeats atom 0: G_SS is singular when both are in the support
+    H = np.zeros((5, 10))
+    H[0, :2] = 1.0       # singular system
+    H[1, :7] = 1.0       # more atoms than n_features (6)
+    H[3, 3] = -1.0       # solvable
+    _, solved = sc._polish(torch.from_numpy(G), torch.from_numpy(X @ D.T), torch.from_numpy(H), 0.1,
+                           max_support=6)
+    np.testing.assert_array_equal(solved.numpy(), [False, False, False, True, False])
+
+
+@pytest.mark.parametrize("solver", [sc.ista, sc.fista])
+@pytest.mark.parametrize("lam", [0.05, 0.3, 1.0])
+def test_polish_certifies_sklearns_objective_in_fewer_iterations(solver, lam):
+    X, D = problem(60, 16, 32, seed=9)
+    reference = sc.lasso_objective(X, D, sklearn_lasso_codes(X, D, lam), lam)
+    plain = solver(X, D, lam, stop="gap", tol=1e-6, max_iter=50_000, polish=False, return_info=True)[1]
+    H, info = solver(X, D, lam, stop="gap", tol=1e-6, max_iter=50_000, return_info=True)
+    assert plain.converged and info.converged and info.relative_gap <= 1e-6
+    assert sc.duality_gap(X, D, H, lam) <= 1e-6 * sc.lasso_objective(X, D, H, lam)
+    assert sc.lasso_objective(X, D, H, lam) == pytest.approx(reference, rel=1e-6)
+    assert info.mean_iterations < plain.mean_iterations
+
+
+def test_polish_only_changes_the_gap_stop():
+    X, D = problem(30, 10, 20, seed=10)
+    for stop in ("none", "objective"):
+        np.testing.assert_array_equal(sc.fista(X, D, 0.1, stop=stop, max_iter=200),
+                                      sc.fista(X, D, 0.1, stop=stop, max_iter=200, polish=False))
