@@ -41,7 +41,7 @@ from typing import Any, Callable, TypeVar
 
 import torch
 
-from lecturelib.config import SCALES, get_scale
+from lecturelib.config import SCALES, check_scale, get_scale
 from lecturelib.store import atomic_write, file_lock, hardware, read_json_object, take_claim, versions
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "results"
@@ -141,9 +141,7 @@ def train_or_load(name: str, compute: Callable[[], Any], params: dict[str, Any],
     to): a second process asking for the same result meanwhile waits and loads the first one's, so
     the result is computed once and its value always comes with its own provenance.
     """
-    scale = scale or get_scale()
-    if scale not in SCALES:
-        raise ValueError(f"scale={scale!r} is not a known scale; expected one of: {', '.join(SCALES)}")
+    scale = check_scale(scale) if scale else get_scale()
     recompute = os.environ.get(RECOMPUTE_ENV) == "1"
     directory = Path(os.environ.get(WRITE_ENV) or cache_dir())
     key = artifact_key(name, params, scale)
@@ -254,8 +252,7 @@ def publish(notebook: Path, scale: str, timeout: int = 6 * 3600) -> None:
     import nbformat
     from nbclient import NotebookClient
 
-    if scale not in SCALES:
-        raise ValueError(f"scale={scale!r} is not a known scale; expected one of: {', '.join(SCALES)}")
+    check_scale(scale)
     os.environ.update({"LECTURELIB_SCALE": scale, WRITE_ENV: str(SHIPPED_DIR),
                        COMMAND_ENV: f"python -m lecturelib.artifacts publish {notebook} --scale {scale}"})
     nb = nbformat.read(notebook, as_version=4)

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lecturelib.validation import check_finite, check_int, check_number, check_tensor
+from lecturelib.validation import check_choice, check_finite, check_int, check_number, check_tensor
 
 __all__ = [
     "ACTIVATIONS",
@@ -73,12 +73,6 @@ OUTPUTS: tuple[str, ...] = ("sigmoid", "linear")
 # --------------------------------------------------------------------------------------------
 # validation helpers
 # --------------------------------------------------------------------------------------------
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not known; expected one of: {', '.join(allowed)}")
-    return value
-
-
 def _check_input(name: str, x: torch.Tensor, n_features: int) -> None:
     check_tensor(x, name, ndim=2, layout=f"(n_samples, {n_features})")
     if x.shape[1] != n_features:
@@ -160,9 +154,9 @@ class Autoencoder(_AutoencoderBase):
         self.n_features = check_int(n_features, "n_features", minimum=1)
         self.n_code = check_int(n_code, "n_code", minimum=1)
         hidden = tuple(check_int(h, "hidden", minimum=1) for h in hidden)
-        _choice("activation", activation, ACTIVATIONS)
-        self.code_activation = _choice("code_activation", code_activation, ACTIVATIONS)
-        self.output = _choice("output", output, OUTPUTS)
+        check_choice(activation, "activation", ACTIVATIONS)
+        self.code_activation = check_choice(code_activation, "code_activation", ACTIVATIONS)
+        self.output = check_choice(output, "output", OUTPUTS)
         sizes = (self.n_features, *hidden, self.n_code)
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -204,8 +198,8 @@ class TiedAutoencoder(_AutoencoderBase):
         super().__init__()
         self.n_features = check_int(n_features, "n_features", minimum=1)
         self.n_code = check_int(n_code, "n_code", minimum=1)
-        self.code_activation = _choice("code_activation", code_activation, ACTIVATIONS + ("soft_threshold",))
-        self.output = _choice("output", output, OUTPUTS)
+        self.code_activation = check_choice(code_activation, "code_activation", ACTIVATIONS + ("soft_threshold",))
+        self.output = check_choice(output, "output", OUTPUTS)
         self.step = check_number(step, "step", minimum=0, strict=True)
         threshold = check_number(threshold, "threshold", minimum=0)
         bound = 1.0 / math.sqrt(self.n_features)
@@ -279,8 +273,8 @@ class ConvAutoencoder(_AutoencoderBase):
             raise ValueError(f"side must be divisible by 4, got {side}")
         c1, c2 = (check_int(c, "channels", minimum=1) for c in channels)
         self.side, self.n_features, self.n_code = side, side * side, check_int(n_code, "n_code", minimum=1)
-        self.code_activation = _choice("code_activation", code_activation, ACTIVATIONS)
-        self.output = _choice("output", output, OUTPUTS)
+        self.code_activation = check_choice(code_activation, "code_activation", ACTIVATIONS)
+        self.output = check_choice(output, "output", OUTPUTS)
         small = side // 4
         self.encoder = nn.Sequential(
             nn.Unflatten(1, (1, side, side)),
@@ -367,7 +361,7 @@ def squared_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def reconstruction_loss(raw: torch.Tensor, x: torch.Tensor, output: str) -> torch.Tensor:
     """The slide's loss for a model's ``output`` units: cross-entropy (``"sigmoid"``, ``raw`` are
     logits) or the squared error (``"linear"``, ``raw`` is ``x_hat``)."""
-    _choice("output", output, OUTPUTS)
+    check_choice(output, "output", OUTPUTS)
     return binary_cross_entropy(raw, x) if output == "sigmoid" else squared_error(raw, x)
 
 
@@ -445,7 +439,7 @@ CORRUPTIONS: dict[str, Callable[..., torch.Tensor]] = {
 def make_corruption(kind: str, level: float, **kwargs) -> Callable[[torch.Tensor], torch.Tensor]:
     """A corruption ``x -> x_tilde``: ``kind`` in ``gaussian`` (``level`` = sigma), ``masking`` or
     ``salt_and_pepper`` (``level`` = probability). Extra keyword arguments go to the function."""
-    _choice("kind", kind, tuple(CORRUPTIONS))
+    check_choice(kind, "kind", tuple(CORRUPTIONS))
     function = CORRUPTIONS[kind]
     if kind == "gaussian":
         gaussian_noise(torch.zeros(1), level)  # validate now, not at the first training step

@@ -31,12 +31,14 @@ def get_scale() -> str:
 
     Raises ``ValueError`` naming the allowed values for anything else.
     """
-    value = os.environ.get(SCALE_ENV, "default").strip().lower() or "default"
-    if value not in SCALES:
-        raise ValueError(
-            f"{SCALE_ENV}={value!r} is not a known scale; expected one of: {', '.join(SCALES)}"
-        )
-    return value
+    return check_scale(os.environ.get(SCALE_ENV, "default").strip().lower() or "default", SCALE_ENV)
+
+
+def check_scale(scale: object, name: str = "scale") -> str:
+    """Return ``scale`` if it names a compute scale (``SCALES``), else raise ``ValueError`` naming ``name``."""
+    if scale not in SCALES:
+        raise ValueError(f"{name}={scale!r} is not a known scale; expected one of: {', '.join(SCALES)}")
+    return scale
 
 
 def scaled(*, tiny: T, default: T, paper: T | None = None, scale: str | None = None) -> T:
@@ -44,9 +46,7 @@ def scaled(*, tiny: T, default: T, paper: T | None = None, scale: str | None = N
 
     Example: ``num_steps = scaled(tiny=50, default=2_000, paper=20_000)``.
     """
-    scale = get_scale() if scale is None else scale
-    if scale not in SCALES:
-        raise ValueError(f"scale={scale!r} is not a known scale; expected one of: {', '.join(SCALES)}")
+    scale = get_scale() if scale is None else check_scale(scale)
     if scale == "tiny":
         return tiny
     if scale == "paper" and paper is not None:

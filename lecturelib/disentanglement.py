@@ -37,7 +37,7 @@ from lecturelib.config import resolve_device, scaled
 from lecturelib.data.dsprites import DSprites
 from lecturelib.metrics import gaussian_total_correlation, mig, mutual_info_matrix
 from lecturelib.training import train
-from lecturelib.validation import check_array, check_int, check_number, check_rng, check_tensor
+from lecturelib.validation import check_array, check_choice, check_int, check_number, check_rng, check_tensor
 from lecturelib.vae import VAE, log_likelihood, make_fast_loss
 
 __all__ = [
@@ -149,8 +149,7 @@ def beta_vae_loss(beta: float, objective: str = "beta_vae", warmup_steps: int = 
     from lecturelib.study.jobs import vae_loss
 
     beta = check_number(beta, "beta", minimum=0)
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective={objective!r} is not known; expected one of: {', '.join(OBJECTIVES)}")
+    check_choice(objective, "objective", OBJECTIVES)
     warmup_steps = check_int(warmup_steps, "warmup_steps", minimum=0)
     return single_loss(vae_loss(objective, warmup_steps=warmup_steps), {"beta": float(beta)})
 

@@ -163,10 +163,11 @@ def interpolate(start: np.ndarray | torch.Tensor, end: np.ndarray | torch.Tensor
     check_array(a, "start")
     check_array(b, "end")
     num_steps = check_int(num_steps, "num_steps", minimum=2)
+    check_choice(path, "path", ("linear", "spherical"))
     t = np.linspace(0.0, 1.0, num_steps)[:, None]
     if path == "linear":
         points = (1 - t) * a + t * b
-    elif path == "spherical":
+    else:
         norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
         if norm_a == 0 or norm_b == 0:
             raise ValueError("spherical interpolation needs non-zero start and end")
@@ -178,8 +179,6 @@ def interpolate(start: np.ndarray | torch.Tensor, end: np.ndarray | torch.Tensor
             directions = (np.sin((1 - t) * omega) * a / norm_a + np.sin(t * omega) * b / norm_b) / np.sin(omega)
             points = directions * ((1 - t) * norm_a + t * norm_b)
         points[0], points[-1] = a, b
-    else:
-        raise ValueError(f"path={path!r} is not known; expected 'linear' or 'spherical'")
     if is_torch:
         return torch.as_tensor(points, dtype=start.dtype, device=start.device)
     return points.astype(np.result_type(start, end, np.float32))

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lecturelib.validation import check_finite, check_int, check_number
+from lecturelib.validation import check_choice, check_finite, check_int, check_number
 
 LOG_2PI = math.log(2 * math.pi)
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -73,8 +73,7 @@ def kl_to_prior(mu: Tensor, second: Tensor, covariance: str = "diagonal") -> Ten
     """
     if covariance == "diagonal":
         return gaussian_kl(mu, second)
-    if covariance != "full":
-        raise ValueError(f"covariance={covariance!r} is not known; expected one of {COVARIANCES}")
+    check_choice(covariance, "covariance", COVARIANCES)
     _check_tril(mu, second)
     diag = torch.diagonal(second, dim1=-2, dim2=-1)
     return 0.5 * (second.pow(2).sum((-2, -1)) + mu.pow(2).sum(-1) - mu.shape[-1]
@@ -106,8 +105,7 @@ def reparametrize(mu: Tensor, second: Tensor, num_samples: int | None = None, *,
     ``num_samples=None`` gives ``mu``'s shape; an integer S gives ``(S, *mu.shape)``.
     Gradients flow to ``mu`` and ``second``; ``eps`` may be passed to fix the noise.
     """
-    if covariance not in COVARIANCES:
-        raise ValueError(f"covariance={covariance!r} is not known; expected one of {COVARIANCES}")
+    check_choice(covariance, "covariance", COVARIANCES)
     _check_tensors(mu=mu, **{"log_var" if covariance == "diagonal" else "scale_tril": second})
     if num_samples is not None:
         num_samples = check_int(num_samples, "num_samples", minimum=1)
@@ -179,6 +177,7 @@ def log_likelihood(x: Tensor, params: Tensor | tuple[Tensor, Tensor], likelihood
     Gaussian ``(mean, log_var)`` pair broadcastable to that. Returns ``params``' leading shape,
     e.g. ``(n_samples,)`` or ``(num_samples, n_samples)``. Computed in float32 or wider.
     """
+    check_choice(likelihood, "likelihood", LIKELIHOODS)
     event_dims = x.ndim - 1
     if likelihood == "bernoulli":
         if isinstance(params, (tuple, list)):
@@ -188,7 +187,7 @@ def log_likelihood(x: Tensor, params: Tensor | tuple[Tensor, Tensor], likelihood
             raise ValueError(f"decoder logits of shape {tuple(logits.shape)} do not match x of shape {tuple(x.shape)}")
         target = x.to(logits.dtype).expand_as(logits)
         ll = -F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    elif likelihood == "gaussian":
+    else:
         if not isinstance(params, (tuple, list)) or len(params) != 2:
             raise ValueError("a Gaussian likelihood needs the decoder to return (mean, log_var)")
         mean, log_var = (_wide(p) for p in params)
@@ -196,8 +195,6 @@ def log_likelihood(x: Tensor, params: Tensor | tuple[Tensor, Tensor], likelihood
             raise ValueError(f"decoder mean of shape {tuple(mean.shape)} does not match x of shape {tuple(x.shape)}")
         ll = -0.5 * (LOG_2PI + log_var + (x.to(mean.dtype) - mean).pow(2) * torch.exp(-log_var))
         ll = ll.expand(*mean.shape)
-    else:
-        raise ValueError(f"likelihood={likelihood!r} is not known; expected one of {LIKELIHOODS}")
     return ll.flatten(ll.ndim - event_dims).sum(-1) if event_dims else ll
 
 
@@ -278,10 +275,8 @@ class VAE(nn.Module):
     def __init__(self, encoder: nn.Module, decoder: nn.Module, n_latents: int, *,
                  likelihood: str = "bernoulli", covariance: str = "diagonal"):
         super().__init__()
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood={likelihood!r} is not known; expected one of {LIKELIHOODS}")
-        if covariance not in COVARIANCES:
-            raise ValueError(f"covariance={covariance!r} is not known; expected one of {COVARIANCES}")
+        check_choice(likelihood, "likelihood", LIKELIHOODS)
+        check_choice(covariance, "covariance", COVARIANCES)
         n_latents = check_int(n_latents, "n_latents", minimum=1)
         self.encoder, self.decoder = encoder, decoder
         self.n_latents, self.likelihood, self.covariance = n_latents, likelihood, covariance
@@ -337,13 +332,12 @@ def mlp_vae(n_features: int, n_latents: int, hidden: Sequence[int] = (256,), *,
     n_features = check_int(n_features, "n_features", minimum=1)
     n_latents = check_int(n_latents, "n_latents", minimum=1)
     hidden = tuple(check_int(width, "hidden", minimum=1) for width in hidden)
+    check_choice(likelihood, "likelihood", LIKELIHOODS)
     encoder = GaussianEncoder(n_features, n_latents, hidden)
     if likelihood == "bernoulli":
         decoder: nn.Module = BernoulliDecoder(n_latents, n_features, tuple(reversed(hidden)))
-    elif likelihood == "gaussian":
-        decoder = GaussianDecoder(n_latents, n_features, tuple(reversed(hidden)))
     else:
-        raise ValueError(f"likelihood={likelihood!r} is not known; expected one of {LIKELIHOODS}")
+        decoder = GaussianDecoder(n_latents, n_features, tuple(reversed(hidden)))
     return VAE(encoder, decoder, n_latents, likelihood=likelihood)
 
 
@@ -394,8 +388,7 @@ def elbo(model: VAE, x: Tensor, *, num_samples: int = 1, kl: str = "analytic", b
     _check_x(model, x)
     num_samples = check_int(num_samples, "num_samples", minimum=1)
     check_number(beta, "beta", minimum=0)  # the value is kept: a tensor beta keeps its graph and device
-    if kl not in ("analytic", "mc"):
-        raise ValueError(f"kl={kl!r} is not known; expected 'analytic' or 'mc'")
+    check_choice(kl, "kl", ("analytic", "mc"))
     if kl == "mc":
         terms = log_weights(model, x, num_samples, generator=generator)
         reconstruction = terms["log_px_given_h"].mean(0)
@@ -418,8 +411,7 @@ def elbo_loss(beta: float = 1.0, *, kl: str = "analytic",
     """
     check_number(beta, "beta", minimum=0)
     num_samples = check_int(num_samples, "num_samples", minimum=1)
-    if kl not in ("analytic", "mc"):
-        raise ValueError(f"kl={kl!r} is not known; expected 'analytic' or 'mc'")
+    check_choice(kl, "kl", ("analytic", "mc"))
 
     def loss_fn(model: VAE, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
         terms = elbo(model, batch[0], num_samples=num_samples, kl=kl, beta=beta)

@@ -80,7 +80,7 @@ def test_linear_midpoint_and_spherical_norm():
     np.testing.assert_allclose(ev.interpolate(a, b, 3)[1], [1.0, 1.0])
     mid = ev.interpolate(a, b, 3, path="spherical")[1]
     np.testing.assert_allclose(mid, [np.sqrt(2), np.sqrt(2)])  # keeps the norm 2 along the arc
-    with pytest.raises(ValueError, match="expected 'linear' or 'spherical'"):
+    with pytest.raises(ValueError, match="path='cubic' is not known; expected one of: 'linear', 'spherical'"):
         ev.interpolate(a, b, 3, path="cubic")
     with pytest.raises(ValueError, match="same shape"):
         ev.interpolate(a, np.zeros(3), 3)

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import nbformat
 
+from lecturelib.validation import check_choice
+
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 SOLUTION_TAG = "solution"
@@ -198,8 +200,7 @@ def nbgrader_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 def write_versions(notebooks: list[Path], out_dir: Path, kind: str = "student") -> list[Path]:
     """Write the ``student`` or ``nbgrader`` version of each notebook into ``out_dir``."""
     convert = {"student": student_version, "nbgrader": nbgrader_version}
-    if kind not in convert:
-        raise ValueError(f"kind={kind!r} is not known; expected 'student' or 'nbgrader'")
+    check_choice(kind, "kind", tuple(convert))
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in notebooks:

@@ -83,7 +83,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from lecturelib.metrics._fast import MAX_NEWTON_FEATURES, OvRLogistic, lightgbm_classifier
-from lecturelib.validation import check_rng, check_train_test, child_seed, varying_factors
+from lecturelib.validation import check_choice, check_rng, check_train_test, child_seed, varying_factors
 
 __all__ = ["dci", "dci_scores", "downstream_accuracy", "explicitness", "make_classifier", "sap"]
 
@@ -426,12 +426,11 @@ def downstream_accuracy(
         codes_train, factors_train, codes_test, factors_test
     )
     rng = check_rng(random_state)
+    check_choice(model, "model", ("lr", "gbt"))
     if model == "lr":
         name = "logistic_newton" if fast else "logistic_cv"
-    elif model == "gbt":
-        name = "lightgbm" if fast else "gbt"
     else:
-        raise ValueError(f"model={model!r} is not known; expected 'lr' or 'gbt'")
+        name = "lightgbm" if fast else "gbt"
     train, test = [], []
     for k in range(factors_train.shape[1]):
         clf = _fit_downstream(name, child_seed(rng), codes_train, factors_train[:, k], boosting_rounds)
