@@ -41,10 +41,16 @@ class ProbeCurve:
         return self.accuracy.mean(axis=1)
 
     def confidence_interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-        """Student-t interval of the mean accuracy over repeats, ``(low, high)``."""
+        """Student-t interval of the mean accuracy over repeats, ``(low, high)``, each ``(n_points,)``.
+
+        ``level`` in (0, 1). One repeat gives no interval: both bounds are ``nan``.
+        """
+        level = check_number(level, "level", minimum=0, strict=True)
+        if level >= 1:
+            raise ValueError(f"level must be a number > 0 and < 1, got {level!r}")
         repeats = self.accuracy.shape[1]
         if repeats < 2:
-            return self.mean, self.mean
+            return np.full_like(self.mean, np.nan), np.full_like(self.mean, np.nan)
         half = stats.t.ppf(0.5 + level / 2, repeats - 1) * self.accuracy.std(axis=1, ddof=1) / np.sqrt(repeats)
         return self.mean - half, self.mean + half
 

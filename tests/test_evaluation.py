@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import scipy.stats
 import torch
 
 from lecturelib import evaluation as ev
@@ -156,3 +157,17 @@ def test_pixel_interpolation_and_validation():
         ev.interpolation_images(a, np.ones(3), 5, "pixel")
     with pytest.raises(ValueError, match="codes of shape"):
         ev.interpolation_images(a, b, 5, "linear", encode=lambda x: x.sum(), decode=lambda h: h)
+
+
+def test_confidence_interval_against_scipy_and_its_bad_input():
+    accuracy = np.array([[0.5, 0.6, 0.7], [0.8, 0.8, 0.9]])
+    curve = ev.ProbeCurve(num_labels=np.array([10, 100]), accuracy=accuracy)
+    low, high = curve.confidence_interval(0.9)
+    for i, row in enumerate(accuracy):
+        expected = scipy.stats.t.interval(0.9, len(row) - 1, loc=row.mean(), scale=scipy.stats.sem(row))
+        assert (low[i], high[i]) == pytest.approx(expected)
+    one_repeat = ev.ProbeCurve(num_labels=np.array([10]), accuracy=np.array([[0.5]]))
+    assert np.isnan(one_repeat.confidence_interval()).all()  # one repeat gives no interval, not a zero-width one
+    for level in (0, 1, 1.5, np.nan, "high"):
+        with pytest.raises(ValueError, match=r"level must be a (finite )?number > 0"):
+            curve.confidence_interval(level)

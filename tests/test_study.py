@@ -21,6 +21,9 @@ from lecturelib.models import regularizers as R
 from lecturelib.study import Job, RecordStore, aggregate, format_table, load_records, make_grid, run_study, study_grid
 from lecturelib.study.__main__ import main as cli
 from lecturelib.study.batched import single_loss, train_stacked
+from lecturelib.study.agreement import rank_agreement
+from lecturelib.study.cost import timing_summary
+from lecturelib.study.grid import format_hparams
 from lecturelib.study.report import group_mean, to_structured
 from lecturelib.study.runner import run_task
 from lecturelib.training import train
@@ -634,3 +637,24 @@ def test_factor_vae_trains_its_discriminator_on_the_first_discriminator_batch_la
     assert seen == [4, 4]
     with pytest.raises(ValueError, match="discriminator_batch must be an int >= 2"):
         J.factor_vae_loss({"gamma": 10.0}, 10, torch.device("cpu"), 0, discriminator_batch=1)
+
+
+def test_report_functions_name_bad_input():
+    with pytest.raises(ValueError, match="root='.*' is not a study folder"):
+        load_records("/no/such/study/folder")
+    with pytest.raises(ValueError, match="records must be an iterable of study records"):
+        aggregate(None)
+    with pytest.raises(ValueError, match=r"records\[1\] must be a study record, a mapping with the keys"):
+        aggregate([{"job_id": "a", "config": {}, "status": "ok"}, {"job_id": "b"}])
+    with pytest.raises(ValueError, match=r"columns \['b'\] are in no row"):
+        format_table([{"a": 1}], columns=["b"])
+    with pytest.raises(ValueError, match=r"by names columns \['zz'\]"):
+        group_mean([{"a": 1, "status": "ok"}], by=("zz",))
+    with pytest.raises(ValueError, match="hparams must be a mapping"):
+        format_hparams(None)
+    with pytest.raises(ValueError, match=r"keys \['gamma'\] are not in hparams"):
+        format_hparams({"beta": 1.0}, keys=["gamma"])
+    with pytest.raises(ValueError, match="records must be an iterable"):
+        timing_summary("records")
+    with pytest.raises(ValueError, match="fast and reference must be 1-D"):
+        rank_agreement([1.0, 2.0, 3.0], [1.0, 2.0])

@@ -63,6 +63,9 @@ AGREEMENT_SCORES: dict[str, str] = {
 def rank_agreement(fast: Sequence[float], reference: Sequence[float]) -> float:
     """Spearman correlation of two modes' scores over models: 1.0 if they are equal, ``nan`` if one is constant."""
     fast, reference = np.asarray(fast, dtype=float), np.asarray(reference, dtype=float)
+    if fast.ndim != 1 or fast.shape != reference.shape or fast.size < 2:
+        raise ValueError(f"fast and reference must be 1-D with one score per model, at least 2 models, "
+                         f"got shapes {fast.shape} and {reference.shape}")
     if np.allclose(fast, reference, equal_nan=True):
         return 1.0
     return float(cross_rank_correlation(fast[:, None], reference[:, None])[0, 0])

@@ -25,7 +25,12 @@ def format_hparams(hparams: Mapping[str, Any], keys: Sequence[str] | None = None
 
     The one spelling of hyperparameters in job ids, report rows and chapter 9's tables.
     """
+    if not isinstance(hparams, Mapping):
+        raise ValueError(f"hparams must be a mapping of names to values, got {type(hparams).__name__}")
     keys = sorted(hparams) if keys is None else keys
+    missing = [k for k in keys if k not in hparams]
+    if missing:
+        raise ValueError(f"keys {missing} are not in hparams {sorted(hparams)}")
     return ",".join(f"{k}={hparams[k]:g}" if isinstance(hparams[k], float) else f"{k}={hparams[k]}" for k in keys)
 
 

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from lecturelib.store import RecordStore
 from lecturelib.study.grid import format_hparams
+from lecturelib.study.tables import check_records
 
 BASE_COLUMNS = ("job_id", "dataset", "model", "hparams", "seed", "status", "seconds", "final_loss", "error")
 
 
 def load_records(root: str | os.PathLike) -> list[dict[str, Any]]:
     """Every record of the study folder ``root``, sorted by job id."""
+    if not Path(root).is_dir():
+        raise ValueError(f"root={str(root)!r} is not a study folder (no such directory)")
     return list(RecordStore(root).records())
 
 
@@ -29,7 +33,7 @@ def aggregate(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
     A score missing from a record (e.g. a failed job) is ``nan``.
     """
-    records = list(records)
+    records = check_records(records, ("job_id", "config", "status"))
     score_names = sorted({name for r in records for name in r.get("scores", {})})
     rows = []
     for r in records:
@@ -72,6 +76,9 @@ def group_mean(rows: Sequence[Mapping[str, Any]], by: Sequence[str] = ("dataset"
     Only finished jobs count; ``n`` is how many. Columns ``<name>`` hold means, ``<name>.std`` the
     standard deviations (``ddof=0``).
     """
+    missing = sorted({c for c in by for row in rows if c not in row})
+    if missing:
+        raise ValueError(f"by names columns {missing} that the rows lack; the rows have {list(rows[0])}")
     ok = [row for row in rows if row.get("status") == "ok"]
     numeric = [c for c in (ok[0] if ok else {}) if c not in by and c != "seed"
                and all(isinstance(row[c], (int, float)) for row in ok)]
@@ -103,6 +110,9 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | Non
         return "(no records)"
     columns = list(columns) if columns is not None else [c for c in rows[0] if c != "error"
                                                        or any(row.get("error") for row in rows)]
+    unknown = [c for c in columns if not any(c in row for row in rows)]
+    if unknown:
+        raise ValueError(f"columns {unknown} are in no row; the rows have {list(rows[0])}")
     cells = [[_cell(row.get(c, ""), digits)[:max_width] for c in columns] for row in rows]
     headers = [c.removeprefix("score.") for c in columns]
     widths = [max(len(h), *(len(line[i]) for line in cells)) for i, h in enumerate(headers)]

@@ -83,9 +83,21 @@ class StudyTable:
         return self.values[:, self.columns.index(label)]
 
 
+def check_records(records: object, keys: Sequence[str] = ("status",), name: str = "records") -> list[Mapping[str, Any]]:
+    """``records`` as a list, or ``ValueError`` unless each is a mapping holding ``keys`` (a study record)."""
+    if isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Iterable):
+        raise ValueError(f"{name} must be an iterable of study records (mappings), got {type(records).__name__}")
+    records = list(records)
+    for i, record in enumerate(records):
+        if not isinstance(record, Mapping) or any(key not in record for key in keys):
+            raise ValueError(f"{name}[{i}] must be a study record, a mapping with the keys {list(keys)}; "
+                             f"got {type(record).__name__}")
+    return records
+
+
 def finished(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The records with ``status == "ok"`` (failed jobs carry no scores)."""
-    return [r for r in records if r.get("status") == "ok"]
+    return [r for r in check_records(records) if r["status"] == "ok"]
 
 
 def score_table(records: Iterable[Mapping[str, Any]], columns: Mapping[str, str] | None = None) -> StudyTable:
