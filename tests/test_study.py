@@ -658,3 +658,14 @@ def test_report_functions_name_bad_input():
         timing_summary("records")
     with pytest.raises(ValueError, match="fast and reference must be 1-D"):
         rank_agreement([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+@pytest.mark.parametrize("setting, value, message", [
+    ("num_steps", 2.5, "num_steps must be an int >= 1"), ("batch_size", 0, "batch_size must be an int >= 1"),
+    ("lr", float("nan"), "lr must be a finite number > 0"), ("betas", (0.9,), "betas must be a pair"),
+    ("betas", (0.9, 1.5), r"betas\[1\] must be a finite number >= 0 and <= 1")])
+def test_train_stacked_names_a_bad_setting(setting, value, message):
+    settings = {"num_steps": 2, "batch_size": 4, "lr": 1e-3, "betas": (0.9, 0.999), setting: value}
+    with pytest.raises(ValueError, match=message):
+        train_stacked([TinyVAE()], tiny_vae_loss, tiny_data, hparams=[{"beta": 1.0}], seeds=[0], device="cpu",
+                      **settings)

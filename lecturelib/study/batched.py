@@ -31,6 +31,7 @@ from torch.func import functional_call, stack_module_state
 
 from lecturelib.config import resolve_device
 from lecturelib.training import History, adam
+from lecturelib.validation import check_int, check_number
 
 Batch = tuple[torch.Tensor, ...]
 StackedLoss = Callable[[nn.Module, Batch, Mapping[str, torch.Tensor], torch.Tensor], dict[str, torch.Tensor]]
@@ -111,8 +112,13 @@ def train_stacked(models: Sequence[nn.Module], loss_fn: StackedLoss, data: DataF
     keys = set(hparams[0]) if m else set()
     if any(set(hp) != keys for hp in hparams):
         raise ValueError("every model's hparams must have the same keys")
-    if num_steps < 1 or batch_size < 1:
-        raise ValueError(f"num_steps and batch_size must be >= 1, got {num_steps} and {batch_size}")
+    num_steps = check_int(num_steps, "num_steps", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    num_logs = check_int(num_logs, "num_logs", minimum=1)
+    lr, eps = check_number(lr, "lr", minimum=0, strict=True), check_number(eps, "eps", minimum=0, strict=True)
+    if len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    betas = tuple(check_number(b, f"betas[{i}]", minimum=0, maximum=1) for i, b in enumerate(betas))
     data_fns = list(data) if isinstance(data, Sequence) else [data] * m
     if len(data_fns) != m:
         raise ValueError(f"data must be one callable or one per model ({m}), got {len(data_fns)}")
