@@ -669,3 +669,12 @@ def test_train_stacked_names_a_bad_setting(setting, value, message):
     with pytest.raises(ValueError, match=message):
         train_stacked([TinyVAE()], tiny_vae_loss, tiny_data, hparams=[{"beta": 1.0}], seeds=[0], device="cpu",
                       **settings)
+
+
+def test_job_from_dict_names_what_a_config_lacks():
+    job = make_grid(["dsprites"], {"beta_vae": [{"beta": 1.0}, {"beta": 4.0}]}, [0])[0]
+    assert Job.from_dict(job.to_dict()) == job
+    with pytest.raises(ValueError, match=r"it lacks \['hparams', 'seed'\]"):
+        Job.from_dict({"dataset": "dsprites", "model": "beta_vae"})
+    with pytest.raises(ValueError, match="config must be a job's config"):
+        Job.from_dict(None)

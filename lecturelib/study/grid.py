@@ -76,6 +76,11 @@ class Job:
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> "Job":
         """The job of a config written by :meth:`to_dict`, with the same :attr:`job_id`."""
+        missing = [key for key in ("dataset", "model", "hparams", "seed")
+                   if not isinstance(config, Mapping) or key not in config]
+        if missing:
+            raise ValueError(f"config must be a job's config (Job.to_dict), a mapping with the keys dataset, model, "
+                             f"hparams and seed; it lacks {missing}")
         return cls(config["dataset"], config["model"], dict(config["hparams"]), int(config["seed"]),
                    dict(config.get("settings", {})), tuple(config.get("id_keys", ())))
 
