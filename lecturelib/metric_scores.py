@@ -8,8 +8,9 @@ classifiers, and encoding the images the BetaVAE and FactorVAE metrics ask for).
 
 - the settings: the dSprites subset, the metrics, the mode, the sample sizes and the seed;
 - the weights of the VAEs scored (:func:`weights_fingerprint`), whatever trained them;
-- the code (:func:`code_fingerprint`): the source of this module, of the modules it scores with
-  (:data:`SCORED_WITH`) and of every lecturelib module they import, the storage layer excepted.
+- the code (:func:`code_fingerprint`): the syntax of this module, of the modules it scores with
+  (:data:`SCORED_WITH`) and of every lecturelib module they import, the storage layer excepted
+  (comments, docstrings and layout do not count).
 
 A change to any of them gives another key, so the table is computed afresh, never loaded stale.
 The default scale's tables ship with the package, written by one command::
@@ -83,11 +84,27 @@ def code_modules(modules: Sequence[str], exclude: Sequence[str] = ()) -> dict[st
     return dict(sorted(found.items()))
 
 
+def _code_of(path: Path) -> str:
+    """The syntax tree of a module's source without its docstrings: what it computes, not how it reads."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
 def code_fingerprint(modules: Sequence[str] = SCORED_WITH, exclude: Sequence[str] = STORAGE) -> str:
-    """16 hex digits of SHA-256 over the source of :func:`code_modules` ``(modules, exclude)``."""
+    """16 hex digits of SHA-256 over the code of :func:`code_modules` ``(modules, exclude)``.
+
+    The code is each module's syntax tree without docstrings, so editing a comment, a docstring or
+    the layout keeps the key, and any change to what the code does gives a new one.
+    """
     digest = hashlib.sha256()
     for name, path in code_modules(modules, exclude).items():
-        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(name.encode() + b"\0" + _code_of(path).encode() + b"\0")
     return digest.hexdigest()[:16]
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lecturelib import artifacts, metric_scores
-from lecturelib.metric_scores import (SCORED_WITH, STORAGE, code_fingerprint, code_modules, score_representations,
+from lecturelib.metric_scores import (SCORED_WITH, STORAGE, _code_of, code_fingerprint, code_modules, score_representations,
                                       weights_fingerprint)
 
 TINY = dict(subset={"scale": [0, 5], "orientation": [0, 8], "posX": [0, 16], "posY": [0, 16]}, metrics=["mig"],
@@ -26,6 +26,19 @@ def test_the_code_of_the_table_includes_what_the_modules_import_even_inside_func
     assert code_fingerprint() != code_fingerprint(SCORED_WITH, (*STORAGE, "lecturelib.metrics.information"))
     with pytest.raises(ValueError, match="modules"):
         code_modules(["lecturelib.no_such_module"])
+
+
+def test_the_code_of_a_module_ignores_docstrings_comments_and_layout_but_not_what_it_computes(tmp_path):
+    def code(text):
+        path = tmp_path / "module.py"
+        path.write_text(text)
+        return _code_of(path)
+
+    plain = code('def f(x):\n    return x + 1\n')
+    assert code('"""A module."""\n\n\ndef f(x):  # add one\n    """One more."""\n    return (x\n            + 1)\n') == plain
+    assert code('def f(x):\n    """Only a docstring."""\n') == code('def f(x):\n    pass\n')
+    assert code('def f(x):\n    return x + 2\n') != plain
+    assert code('def f(x):\n    return "x + 1"\n') != plain
 
 
 def test_weights_fingerprint_changes_with_any_weight():
