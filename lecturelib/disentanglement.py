@@ -225,7 +225,7 @@ def train_beta_vae(*, beta: float, seed: int = 0, num_steps: int = 10_000, batch
                    lr: float = 5e-4, n_latents: int = 10, variant: str = "binary",
                    subset: dict[str, list[int]] | None = None, num_logs: int = 50, architecture: str = "conv",
                    objective: str = "beta_vae", warmup_steps: int = 0, num_checks: int = 0,
-                   check_size: int = 10_000) -> dict[str, Any]:
+                   check_size: int = 10_000, start_from: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train a dSprites VAE with the β-VAE (or β-TCVAE) objective; trained once, then loaded.
 
     The model is :func:`lecturelib.models.dsprites_vae` ``(architecture)``. The loss
@@ -236,6 +236,12 @@ def train_beta_vae(*, beta: float, seed: int = 0, num_steps: int = 10_000, batch
     many steps (:func:`check_steps`) on ``check_size`` held-out images (:func:`held_out_sample`):
     :func:`latent_report` plus the reconstruction, which shows disentanglement emerging with training.
     The parameters are keywords so that they key the stored result (see :mod:`lecturelib.artifacts`).
+
+    ``start_from`` trains longer: the parameters of a stored :func:`train_beta_vae` result of the
+    same architecture, whose weights this run starts from and continues for ``num_steps`` more
+    steps (Adam's moments start afresh; ``seed`` then only draws the batch stream, so pick another
+    than the first run's to see new batches, and ``warmup_steps=0`` as the warm-up is over). Its
+    checks follow the first run's, with steps, images and seconds counted from the first run's start.
 
     Returns
     -------
@@ -255,7 +261,14 @@ def train_beta_vae(*, beta: float, seed: int = 0, num_steps: int = 10_000, batch
     check_int(num_checks, "num_checks", minimum=0)
     device = resolve_device(None)
     data = make_dsprites(variant, subset)
-    model = dsprites_vae(architecture, n_latents, data.channels, seed=seed).to(device, memory_format=memory_format(device))
+    model = dsprites_vae(architecture, n_latents, data.channels, seed=seed)
+    before = _stored_run(start_from, architecture, n_latents) if start_from is not None else None
+    if before is not None:
+        model.load_state_dict(before["state_dict"])
+    model = model.to(device, memory_format=memory_format(device))
+    # a continued run counts its steps and training time from the first run's start
+    step_offset = int(before["history"]["steps"][-1]) if before is not None else 0
+    seconds_offset = float(before["checks"]["seconds"][-1]) if before is not None and before["checks"]["seconds"] else 0.0
     loss_fn = make_fast_loss(model, loss, device=device)
     checks: dict[str, list] = {k: [] for k in ("steps", "images", "seconds", "mig", "top", "ratio", "n_active",
                                                "reconstruction", "kl")}
@@ -266,8 +279,8 @@ def train_beta_vae(*, beta: float, seed: int = 0, num_steps: int = 10_000, batch
         def check(step: int, trained: torch.nn.Module, seconds: float) -> None:
             mu, log_var = encode(trained, images)
             report = latent_report(mu, log_var, factors)
-            for key, value in (("steps", step), ("images", step * batch_size),
-                               ("seconds", seconds), ("mig", report["mig"]),
+            for key, value in (("steps", step_offset + step), ("images", (step_offset + step) * batch_size),
+                               ("seconds", seconds_offset + seconds), ("mig", report["mig"]),
                                ("top", report["top"].tolist()), ("ratio", report["ratio"].tolist()),
                                ("n_active", int(report["active"].sum())),
                                ("reconstruction", reconstruction_nll(trained, images, mu)),
@@ -282,11 +295,30 @@ def train_beta_vae(*, beta: float, seed: int = 0, num_steps: int = 10_000, batch
                     extra_state={"checks": checks, "loss": loss.state})
     state = {name: tensor.detach().to("cpu", memory_format=torch.contiguous_format).clone()
              for name, tensor in model.state_dict().items()}
+    if before is not None:
+        checks = {key: [*before["checks"][key], *values] for key, values in checks.items()}
     return {"state_dict": state, "n_latents": n_latents, "n_channels": data.channels, "beta": float(beta),
             "architecture": architecture, "objective": objective,
             "history": {"steps": history.steps, "train": history.train, "seconds": history.seconds},
             "images_per_second": num_steps * batch_size / max(history.seconds, 1e-9),
             "threads": torch.get_num_threads(), "checks": checks}
+
+
+def _stored_run(params: Mapping[str, Any], architecture: str, n_latents: int) -> dict[str, Any]:
+    """The stored :func:`train_beta_vae` result of ``params``, checked to fit a continued run."""
+    from lecturelib import artifacts
+
+    if not isinstance(params, Mapping):
+        raise ValueError(f"start_from must be the parameters of a stored train_beta_vae run, got {type(params).__name__}")
+    path = artifacts.find("beta_vae_dsprites", dict(params))
+    if path is None:
+        raise ValueError(f"start_from: no stored train_beta_vae result has these parameters ({dict(params)}); "
+                         f"train it first")
+    before, _ = artifacts.load(path)
+    if (before.get("architecture", "conv"), int(before["n_latents"])) != (architecture, n_latents):
+        raise ValueError(f"start_from is a {before.get('architecture', 'conv')} model with {before['n_latents']} "
+                         f"latents; this run trains a {architecture} model with {n_latents}")
+    return before
 
 
 def load_beta_vae(result: Mapping[str, Any]) -> VAE:

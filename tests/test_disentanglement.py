@@ -425,3 +425,23 @@ def test_an_interrupted_beta_vae_resumes_from_its_checkpoint(monkeypatch, tmp_pa
         torch.testing.assert_close(resumed["state_dict"][name], tensor, rtol=0, atol=0)
     for key in ("steps", "images", "mig", "top", "ratio", "n_active", "reconstruction", "kl"):
         assert resumed["checks"][key] == reference["checks"][key]
+
+
+def test_a_continued_run_starts_from_the_stored_weights_and_counts_on_from_its_checks(tmp_path, monkeypatch):
+    monkeypatch.setenv("LECTURELIB_CACHE", str(tmp_path))
+    first = dict(beta=4.0, seed=0, num_steps=20, batch_size=16, lr=1e-3, n_latents=4, subset=TINY_SUBSET,
+                 num_logs=2, architecture="mlp", objective="beta_tcvae", num_checks=2, check_size=64)
+    before = train_beta_vae(**first)  # stored, so that a continued run can find it
+    # a learning rate too small to move the weights: the continued model is the stored one
+    still = train_beta_vae.__wrapped__(**{**first, "seed": 1, "num_steps": 10, "lr": 1e-12, "start_from": first})
+    for name, tensor in before["state_dict"].items():
+        torch.testing.assert_close(still["state_dict"][name], tensor, rtol=0, atol=1e-6)
+    checks = still["checks"]
+    assert checks["steps"] == [*before["checks"]["steps"], 20 + 1, 20 + 10]  # check_steps(10, 2) after step 20
+    assert checks["images"] == [s * 16 for s in checks["steps"]]
+    assert np.all(np.diff(checks["seconds"]) > 0)
+    np.testing.assert_allclose(checks["mig"][-1], before["checks"]["mig"][-1], atol=1e-6)
+    with pytest.raises(ValueError, match="start_from: no stored train_beta_vae result"):
+        train_beta_vae.__wrapped__(**{**first, "start_from": {**first, "beta": 5.0}})
+    with pytest.raises(ValueError, match="start_from is a mlp model with 4 latents"):
+        train_beta_vae.__wrapped__(**{**first, "architecture": "conv", "start_from": first})
