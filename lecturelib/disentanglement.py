@@ -196,13 +196,16 @@ LONGER_BETA = 6.0
 
 
 def longer_training(scale: str | None = None) -> dict[str, Any]:
-    """Training settings of chapter 07's longest run: the sweep's recipe (:func:`beta_sweep`) for twice the steps.
+    """Training settings of chapter 07's longest run: the sweep's β = ``LONGER_BETA`` model trained as long again.
 
-    It is trained with ``beta=LONGER_BETA`` and shows whether disentanglement keeps improving after the
-    sweep's budget (20,000 steps, 20.5 million images, at the default scale).
+    The run starts from that model's stored weights (``start_from``, see :func:`train_beta_vae`) and
+    trains the sweep's number of steps more (20,000 steps, 20.5 million images in all, at the default
+    scale), on new batches (the next seed) and without a second warm-up. It shows whether a model
+    that has split the factors keeps improving. ``train_beta_vae(beta=LONGER_BETA, **longer_training())``.
     """
     _, params = beta_sweep(scale)
-    return {**params, "num_steps": 2 * params["num_steps"]}
+    return {**params, "seed": params["seed"] + 1, "warmup_steps": 0,
+            "start_from": {**params, "beta": LONGER_BETA}}
 
 
 def held_out_sample(data: DSprites, n: int = 10_000) -> tuple[torch.Tensor, np.ndarray]:
@@ -587,7 +590,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--betas", type=float, nargs="+", default=None,
                         help="only these values of the scale's sweep, in this order (default: all)")
     parser.add_argument("--longer", action="store_true",
-                        help=f"also train the longest run (beta={LONGER_BETA:g} for twice the steps) last")
+                        help=f"also train the longest run (the beta={LONGER_BETA:g} model trained as long again) last")
     args = parser.parse_args(argv)
     os.environ["LECTURELIB_SCALE"] = args.scale
     os.environ.setdefault(artifacts.COMMAND_ENV, f"python -m lecturelib.disentanglement --scale {args.scale}"

@@ -346,8 +346,10 @@ def test_beta_sweep_is_one_definition_for_chapter_and_command(monkeypatch):
     calls.clear()
     dis.main(["--scale", "default", "--betas", "1", "--longer"])  # the longest run comes last
     assert calls == [dict(beta=1.0, **params), dict(beta=dis.LONGER_BETA, **dis.longer_training("default"))]
-    assert dis.longer_training("default") == {**params, "num_steps": 2 * params["num_steps"]}
-    assert {**dis.longer_training("default"), "beta": dis.LONGER_BETA} == candidate_params("mlp-tcvae-b6-bs1024-warm-long")
+    # the longest run trains the sweep's beta = LONGER_BETA model as long again, from its weights
+    assert dis.longer_training("default") == {**params, "seed": params["seed"] + 1, "warmup_steps": 0,
+                                              "start_from": {**params, "beta": dis.LONGER_BETA}}
+    assert {**dis.longer_training("default"), "beta": dis.LONGER_BETA} == candidate_params("mlp-tcvae-b6-bs1024-warm-more")
     assert dis.LONGER_BETA in betas
     calls.clear()
     dis.main(["--scale", "default", "--betas", "6", "1"])  # chosen values first, e.g. the large β
