@@ -42,6 +42,7 @@ __all__ = [
     "fista",
     "learn_dictionary",
     "atom_statistics",
+    "ill_conditioned_lasso",
 ]
 
 
@@ -649,6 +650,26 @@ def learn_dictionary(X: A, n_atoms: int, lam: float, *, n_iter: int = 30, batch_
                 print(f"pass {it + 1}: objective {objectives[-1]:.6g}")
     return DictionaryLearningResult(D=_like(D, X), H=_like(H, X), objectives=np.asarray(objectives),
                                     n_iter=n_iter)
+
+
+# --------------------------------------------------------------------------------------------
+# an instance where the worst-case rates show
+# --------------------------------------------------------------------------------------------
+def ill_conditioned_lasso(n_atoms: int = 200, condition: float = 1e6) -> tuple[np.ndarray, np.ndarray]:
+    """A sample ``x`` and a dictionary ``D`` on which ISTA's gap falls as 1/k and FISTA's as 1/k^2 (chapter 1).
+
+    ``D = diag(s)`` has ``n_atoms`` orthogonal atoms ``s_j e_j`` whose curvatures ``s_j**2`` (the eigenvalues of
+    ``D D^T``) are log-spaced from ``1 / condition`` to ``1``, so ``L_D = 1``. The sample is ``x = s``, so at
+    ``lam = 0`` the best code is ``h* = (1, ..., 1)`` with objective ``F* = 0``, and every atom holds the share
+    ``s_j**2 / 2`` of the gap at ``h = 0``: evenly many such shares per factor of curvature is what makes the gap
+    of gradient steps fall as a power of ``k`` until ``k`` reaches about ``condition``.
+
+    Returns ``x`` of shape ``(1, n_atoms)`` and ``D`` of shape ``(n_atoms, n_atoms)``, float64.
+    """
+    n_atoms = check_int(n_atoms, "n_atoms", minimum=2)
+    condition = check_number(condition, "condition", minimum=1, strict=True)
+    s = np.sqrt(np.geomspace(1 / condition, 1.0, n_atoms))
+    return s[None, :].copy(), np.diag(s)
 
 
 # --------------------------------------------------------------------------------------------

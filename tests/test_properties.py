@@ -154,6 +154,15 @@ def test_a_lipschitz_below_the_squared_norm_never_returns_huge_codes(problem, fr
         assert sc.lasso_objective(X, D, H, lam) <= 10 * sc.lasso_objective(X, D, np.zeros_like(H), lam) + 1e-12
 
 
+@given(st.integers(2, 300), st.floats(1.0, 1e12, exclude_min=True))
+def test_ill_conditioned_lasso_spans_its_condition_number(n_atoms, condition):
+    x, D = sc.ill_conditioned_lasso(n_atoms, condition)
+    curvatures = np.diag(D) ** 2
+    assert x.shape == (1, n_atoms) and np.all(np.isfinite(x)) and np.all(np.diff(curvatures) >= 0)
+    assert curvatures[-1] == pytest.approx(1.0) and curvatures[0] == pytest.approx(1 / condition)
+    np.testing.assert_array_equal(x[0], np.diag(D))  # so that h* = (1, ..., 1)
+
+
 # ------------------------------------------------------------------------ VAE, ELBO and estimators
 
 torch.manual_seed(0)

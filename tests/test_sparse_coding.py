@@ -66,6 +66,40 @@ def test_lipschitz_constant_is_largest_squared_singular_value():
     assert sc.lipschitz_constant(D) == pytest.approx(np.linalg.svd(D, compute_uv=False)[0] ** 2, rel=1e-12)
 
 
+def test_ill_conditioned_lasso_has_log_spaced_curvatures_from_one_over_condition_to_one():
+    x, D = sc.ill_conditioned_lasso(50, condition=1e4)
+    assert x.shape == (1, 50) and D.shape == (50, 50)
+    curvatures = np.linalg.eigvalsh(D @ D.T)
+    np.testing.assert_allclose(curvatures, np.geomspace(1e-4, 1, 50), rtol=1e-12)
+    np.testing.assert_allclose(D @ D.T, np.diag(np.diag(D @ D.T)), atol=0)  # orthogonal atoms
+    assert sc.lipschitz_constant(D) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_ill_conditioned_lasso_is_solved_by_all_ones_with_zero_objective():
+    x, D = sc.ill_conditioned_lasso(30, condition=1e3)
+    h_star = np.ones((1, 30))
+    assert sc.lasso_objective(x, D, h_star, 0.0) == pytest.approx(0.0, abs=1e-15)
+    np.testing.assert_allclose((h_star @ D - x) @ D.T, 0, atol=1e-15)  # the gradient vanishes
+    # each atom holds the share s_j^2 / 2 of the gap at h = 0
+    assert sc.lasso_objective(x, D, np.zeros((1, 30)), 0.0) == pytest.approx(0.5 * np.trace(D @ D.T), rel=1e-12)
+
+
+def test_ista_on_the_ill_conditioned_lasso_follows_its_closed_form_gap():
+    x, D = sc.ill_conditioned_lasso(40, condition=1e5)
+    curvatures = np.diag(D) ** 2
+    _, info = sc.ista(x, D, 0.0, max_iter=200, stop="none", history=True, return_info=True)
+    k = np.arange(1, 201)[:, None]
+    expected = 0.5 * np.sum(curvatures * (1 - curvatures) ** (2 * k), axis=1)
+    np.testing.assert_allclose(info.history, expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("kwargs, name", [({"n_atoms": 1}, "n_atoms"), ({"n_atoms": 2.0}, "n_atoms"),
+                                          ({"condition": 1.0}, "condition"), ({"condition": np.nan}, "condition")])
+def test_ill_conditioned_lasso_names_a_bad_argument(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        sc.ill_conditioned_lasso(**kwargs)
+
+
 @pytest.mark.parametrize("shape", [(60, 16, 32), (40, 30, 20), (50, 64, 128)])
 @pytest.mark.parametrize("lam", [0.05, 0.3, 1.0])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
