@@ -13,7 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import mutual_info_score
 from sklearn.multiclass import OneVsRestClassifier
 
-from lecturelib.metrics._fast import OvRLogistic
+from lecturelib.metrics._fast import OvRLogistic, OvRLogisticCV
+from lecturelib.metrics.classifier_based import make_classifier
 from lecturelib.metrics import (
     CodeCache,
     beta_vae_score,
@@ -313,6 +314,31 @@ def test_fast_logistic_is_liblinear_objective():
         np.testing.assert_allclose(ours.predict_proba(x), ref.predict_proba(x), atol=1e-4)
     with pytest.raises(ValueError, match="two classes"):
         OvRLogistic().fit(x, np.zeros(400, int))
+
+
+def test_fast_logistic_without_intercept_penalty_is_lbfgs_objective():
+    # penalize_intercept=False is scikit-learn's own objective (lbfgs): same coefficients to tolerance.
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 2, 300)
+    x = 3.0 * (rng.normal(size=(300, 4)) + np.eye(2, 4)[y]) + 5.0  # an offset the intercept must absorb
+    ref = LogisticRegression(C=0.5, tol=1e-10, max_iter=10_000).fit(x, y)
+    ours = OvRLogistic(C=0.5, penalize_intercept=False).fit(x, y)
+    np.testing.assert_allclose(ours.coef_[:-1, 0], ref.coef_[0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(ours.coef_[-1, 0], ref.intercept_[0], rtol=1e-4, atol=1e-6)
+
+
+def test_fast_logistic_cv_chooses_the_reference_c():
+    # The downstream task's cross-validation of C: the same C per class and the same predictions as
+    # OneVsRest(LogisticRegressionCV) (reference mode), on noisy classes where C matters.
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 5, 500)
+    x = rng.normal(size=(500, 6)) + 0.8 * np.eye(5, 6)[y]
+    ref = make_classifier("logistic_cv", 0).fit(x, y)
+    ours = OvRLogisticCV().fit(x, y)
+    np.testing.assert_allclose(ours.C_, [np.ravel(e.C_)[0] for e in ref.estimators_])
+    assert np.mean(ours.predict(x) == ref.predict(x)) > 0.99
+    with pytest.raises(ValueError, match="n_folds"):
+        OvRLogisticCV().fit(x[:4], np.array([0, 1, 0, 1]))
 
 
 def test_fast_explicitness_and_sap_match_reference(array_sets, array_scores):

@@ -57,8 +57,8 @@ def evaluate_all(
     leaving a metric out does not change the others.
 
     ``fast=True`` replaces the slow classifiers: extra trees for DCI's importances, LightGBM for
-    the downstream gradient boosting, ``C=1`` instead of cross-validation for the downstream
-    logistic regression, faster solvers of the same objectives for explicitness and SAP; see
+    the downstream gradient boosting, faster solvers of the same objectives (and the same
+    cross-validation of ``C``) for explicitness, SAP and the downstream logistic regression; see
     :mod:`lecturelib.metrics.classifier_based` for what changes and the measured rank agreement.
     BetaVAE, FactorVAE, MIG, modularity and the unsupervised scores are the same in both modes.
     Their cost is rendering and encoding about 3 million images (at the default sizes), most of
