@@ -181,7 +181,7 @@ def beta_sweep(scale: str | None = None) -> tuple[list[float], dict[str, Any]]:
     One definition serves the chapter and the command that trains the shipped results, so their
     stored results match: ``python -m lecturelib.disentanglement --scale default --publish``.
     """
-    betas = scaled(tiny=[1.0, 6.0, 16.0], default=[1.0, 6.0, 16.0], paper=[1.0, 2.0, 4.0, 6.0, 8.0, 10.0],
+    betas = scaled(tiny=[1.0, 6.0, 16.0], default=[1.0, 3.0, 6.0, 16.0], paper=[1.0, 2.0, 4.0, 6.0, 8.0, 10.0],
                    scale=scale)
     params = dict(seed=0, num_steps=scaled(tiny=60, default=10_000, paper=36_000, scale=scale),
                   batch_size=scaled(tiny=32, default=1024, scale=scale), lr=1e-3, n_latents=10, variant="binary",

@@ -355,7 +355,7 @@ def test_beta_sweep_is_one_definition_for_chapter_and_command(monkeypatch):
     dis.main(["--scale", "default", "--betas", "6", "1"])  # chosen values first, e.g. the large β
     assert [c["beta"] for c in calls] == [6.0, 1.0]
     with pytest.raises(SystemExit):
-        dis.main(["--scale", "default", "--betas", "3"])
+        dis.main(["--scale", "default", "--betas", "4"])  # not in the sweep
 
 
 def test_mlp_vae_shapes_and_errors():
