@@ -39,6 +39,7 @@ from lecturelib.metrics import gaussian_total_correlation, mig, mutual_info_matr
 from lecturelib.training import train
 from lecturelib.validation import check_array, check_choice, check_int, check_number, check_rng, check_tensor
 from lecturelib.vae import VAE, log_likelihood, make_fast_loss
+from lecturelib.vae import kl_per_latent as vae_kl_per_latent
 
 __all__ = [
     "cocktail_party_sources", "mixing_matrix", "match_sources",
@@ -369,14 +370,11 @@ def kl_per_latent(mu: np.ndarray, log_var: np.ndarray) -> np.ndarray:
     """Mean over samples of KL(q(z_j|x) || N(0, 1)) for each latent ``j``: array ``(n_latents,)``, nats.
 
     The β-VAE's KL term is the sum of these; a latent with KL near 0 is unused (its posterior is
-    the prior whatever the image).
+    the prior whatever the image). The numpy face of :func:`lecturelib.vae.kl_per_latent`.
     """
     mu = check_array(mu, "mu", ndim=2, layout="(n_samples, n_latents)")
     log_var = check_array(log_var, "log_var", ndim=2, layout="(n_samples, n_latents)")
-    if mu.shape != log_var.shape:
-        raise ValueError(f"mu and log_var must both be (n_samples, n_latents), got {mu.shape} and {log_var.shape}")
-    per = 0.5 * (np.exp(log_var) + mu**2 - 1.0 - log_var)
-    return per.mean(axis=0)
+    return vae_kl_per_latent(torch.from_numpy(mu), torch.from_numpy(log_var)).numpy()
 
 
 def kl_decomposition(mu: np.ndarray, log_var: np.ndarray) -> dict[str, np.ndarray]:

@@ -115,7 +115,7 @@ def train_stacked(models: Sequence[nn.Module], loss_fn: StackedLoss, data: DataF
     num_steps = check_int(num_steps, "num_steps", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     num_logs = check_int(num_logs, "num_logs", minimum=1)
-    lr, eps = check_number(lr, "lr", minimum=0, strict=True), check_number(eps, "eps", minimum=0, strict=True)
+    eps = check_number(eps, "eps", minimum=0, strict=True)  # lr is checked by adam, before any training
     if len(betas) != 2:
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
     betas = tuple(check_number(b, f"betas[{i}]", minimum=0, maximum=1) for i, b in enumerate(betas))
